@@ -1,0 +1,159 @@
+//! `saescale bench`: SAE training-step throughput next to the machine's matmul peak.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use burn::tensor::backend::Backend;
+use saescale_sae::bench::{matmul_peak_gflops, step_throughput, StepThroughput};
+use serde::{Deserialize, Serialize};
+
+use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
+use crate::exit;
+
+/// Measure SAE training throughput next to the machine's matmul peak.
+///
+/// Times the real training step (relu SAE, Anthropic recipe: forward, hand-written backward,
+/// global-norm clipping, Adam) on batches already in device memory, after warm-up steps, and
+/// the best square f32 matmul rate through the same backend. Prints a table (or JSON with
+/// --json) and saves the JSON to the cache (see --save) so that `saescale plan` can estimate
+/// wall times.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Where to measure: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// SAE sizes as d_in x features, comma separated.
+    #[arg(long, default_value = "64x1024,256x4096,512x8192", value_delimiter = ',')]
+    pub sizes: Vec<Size>,
+    /// Tokens per step.
+    #[arg(long, default_value_t = 1024)]
+    pub batch: usize,
+    /// Timed steps per size.
+    #[arg(long, default_value_t = 10)]
+    pub steps: u64,
+    /// Untimed warm-up steps per size.
+    #[arg(long, default_value_t = 3)]
+    pub warmup: u64,
+    /// CPU threads [default: one per core].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Where to save the JSON result [default: $XDG_CACHE_HOME/saescale/bench-<device>.json].
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+}
+
+/// An SAE size, `d_in x features`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size {
+    d_in: usize,
+    features: usize,
+}
+
+impl std::str::FromStr for Size {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let parse = |(d, f): (&str, &str)| Some(Size { d_in: d.trim().parse().ok()?, features: f.trim().parse().ok()? });
+        text.split_once('x')
+            .and_then(parse)
+            .filter(|s| s.d_in > 0 && s.features > 0)
+            .ok_or_else(|| format!("`{text}` is not a size; expected d_in x features, e.g. 256x4096"))
+    }
+}
+
+/// What `bench` prints with --json and saves for the planner.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BenchReport {
+    /// The device measured.
+    pub device: String,
+    /// CPU threads used by the matmuls.
+    pub threads: usize,
+    /// Best square f32 matmul rate, GFLOP/s.
+    pub matmul_peak_gflops: f64,
+    /// One entry per size.
+    pub results: Vec<StepThroughput>,
+}
+
+/// Runs the command; returns the exit code.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    set_cpu_threads(args.threads)?;
+    if args.steps == 0 || args.batch == 0 {
+        return Err(exit::bad_input("--steps and --batch must be at least 1"));
+    }
+    let report = dispatch(args.device, Measure { args: &args })??;
+    let json = serde_json::to_string_pretty(&report)?;
+    let path = match &args.save {
+        Some(path) => path.clone(),
+        None => default_save_path(args.device),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(&path, format!("{json}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    if args.json {
+        println!("{json}");
+    } else {
+        print_table(&report);
+        eprintln!("saved to {}", path.display());
+    }
+    Ok(exit::OK)
+}
+
+/// `$XDG_CACHE_HOME/saescale/bench-<device>.json`, or `~/.cache/...`.
+pub fn default_save_path(device: Device) -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let kind = match device {
+        Device::Cpu => "cpu",
+        Device::Cuda(_) => "cuda",
+    };
+    cache.join("saescale").join(format!("bench-{kind}.json"))
+}
+
+fn print_table(report: &BenchReport) {
+    println!(
+        "device {}, {} threads, measured f32 matmul peak {:.1} GFLOP/s",
+        report.device, report.threads, report.matmul_peak_gflops
+    );
+    println!("{:>6} {:>9} {:>6} {:>12} {:>9} {:>8}", "d_in", "features", "batch", "tokens/s", "GFLOP/s", "% peak");
+    for r in &report.results {
+        println!(
+            "{:>6} {:>9} {:>6} {:>12.0} {:>9.1} {:>7.1}%",
+            r.d_in,
+            r.features,
+            r.batch_size,
+            r.tokens_per_s,
+            r.gflops,
+            100.0 * r.gflops / report.matmul_peak_gflops
+        );
+    }
+}
+
+struct Measure<'a> {
+    args: &'a Args,
+}
+
+impl OnBackend for Measure<'_> {
+    type Output = anyhow::Result<BenchReport>;
+
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        let args = self.args;
+        let peak = matmul_peak_gflops::<B>(&[512, 1024, 2048], 3, &device);
+        let mut results = Vec::new();
+        for size in &args.sizes {
+            let result = step_throughput::<B>(size.d_in, size.features, args.batch, args.warmup, args.steps, &device)
+                .with_context(|| format!("benchmark of {}x{}", size.d_in, size.features))?;
+            results.push(result);
+        }
+        Ok(BenchReport {
+            device: args.device.to_string(),
+            threads: rayon::current_num_threads(),
+            matmul_peak_gflops: peak,
+            results,
+        })
+    }
+}

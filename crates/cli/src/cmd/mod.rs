@@ -1,0 +1,9 @@
+//! One module per subcommand: its clap `Args` and a `run` function that calls the libraries.
+
+pub mod bench;
+pub mod fit;
+pub mod plan;
+pub mod recommend;
+pub mod run;
+pub mod sweep;
+pub mod train;

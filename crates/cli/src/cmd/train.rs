@@ -1,0 +1,105 @@
+//! `saescale train <run file> --out <dir>`: train one SAE (what sweep executors launch).
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use anyhow::Context;
+use burn::tensor::backend::Backend;
+use saescale_sae::{train, Outcome};
+use saescale_spec::{Precision, RunSpec};
+
+use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
+use crate::exit;
+use crate::progress::TrainProgress;
+
+/// Train one SAE from a run file.
+///
+/// Writes config.json, metrics.jsonl, final.json and checkpoint/ (trainer state and a SAELens
+/// export in checkpoint/sae/) into --out. If --out already holds a checkpoint of the same run,
+/// training resumes from it; if the run already finished, nothing is done. SIGINT or SIGTERM
+/// saves a checkpoint and exits with code 75; a second signal exits at once.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The run file (TOML): [data], [sae], [train], optional [eval] and [log] sections.
+    pub run_file: PathBuf,
+    /// Output directory of the run.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Where to train: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: Device,
+    /// CPU threads for the matmuls [default: one per core].
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No progress output; errors still go to stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs the command; returns the exit code.
+pub fn run(args: Args) -> anyhow::Result<u8> {
+    set_cpu_threads(args.threads)?;
+    let text = std::fs::read_to_string(&args.run_file)
+        .map_err(|e| exit::bad_input(format!("cannot read run file {}: {e}", args.run_file.display())))?;
+    let spec = RunSpec::from_toml_str(&text)
+        .and_then(RunSpec::resolve)
+        .with_context(|| format!("invalid run file {}", args.run_file.display()))?;
+    if args.device == Device::Cpu && matches!(spec.precision, Some(Precision::Bf16 | Precision::Tf32)) {
+        return Err(exit::bad_input(format!(
+            "{}: precision {:?} needs a CUDA device; use --device cuda or precision = \"f32\"",
+            args.run_file.display(),
+            spec.precision.unwrap_or(Precision::F32)
+        )));
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        // A second signal while the first is being handled ends the process at once.
+        signal_hook::flag::register_conditional_shutdown(signal, exit::INTERRUPTED as i32, Arc::clone(&stop))?;
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let job = TrainJob { spec, args: &args, stop: &stop };
+    let outcome = dispatch(args.device, job)??;
+    match outcome {
+        Outcome::Finished(metrics) | Outcome::AlreadyFinished(metrics) => {
+            if !args.quiet {
+                eprintln!(
+                    "done: {} — held-out loss {:.6}, FVU {:.5}, L0 {:.2}, dead {:.1}%, {} steps, {:.3e} FLOP, {:.1} s",
+                    args.out.display(),
+                    metrics.loss,
+                    metrics.fvu,
+                    metrics.l0,
+                    100.0 * metrics.dead_fraction,
+                    metrics.steps,
+                    metrics.flops,
+                    metrics.wall_s
+                );
+            }
+            Ok(exit::OK)
+        }
+        Outcome::Interrupted { step } => {
+            eprintln!("interrupted: checkpoint saved after step {step}; run the same command again to resume");
+            Ok(exit::INTERRUPTED)
+        }
+    }
+}
+
+struct TrainJob<'a> {
+    spec: RunSpec,
+    args: &'a Args,
+    stop: &'a AtomicBool,
+}
+
+impl OnBackend for TrainJob<'_> {
+    type Output = anyhow::Result<Outcome>;
+
+    fn run<B: Backend>(self, device: B::Device) -> Self::Output {
+        let label = self.spec.name.clone().unwrap_or_else(|| self.args.out.display().to_string());
+        let mut progress = TrainProgress::new(label, self.args.quiet);
+        let outcome = train::<B>(&self.spec, &self.args.out, &device, &mut progress, self.stop)
+            .with_context(|| format!("run {}", self.args.out.display()))?;
+        progress.finish();
+        Ok(outcome)
+    }
+}

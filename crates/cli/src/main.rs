@@ -1,0 +1,52 @@
+//! `saescale`: scaling-law sweeps for sparse autoencoders.
+//!
+//! A thin layer over the workspace's libraries: clap parses the command line, each
+//! subcommand in [`cmd`] calls into a library, and [`main`] turns the outcome into one
+//! message and one exit code (see [`exit`]).
+
+mod cmd;
+mod device;
+mod exit;
+mod progress;
+
+use clap::{Parser, Subcommand};
+
+/// Scaling-law sweeps for sparse autoencoders: plan, train, fit, report.
+#[derive(Debug, Parser)]
+#[command(name = "saescale", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Train one SAE from a run file; resumes if the output directory holds a checkpoint.
+    Train(cmd::train::Args),
+    /// Measure SAE training throughput next to the machine's matmul peak.
+    Bench(cmd::bench::Args),
+    /// Run a sweep: plan it, train every run, collect the results table.
+    Run(cmd::run::Args),
+    /// Print the runs a sweep spec expands to (F, steps, FLOP, time, memory) without running.
+    Plan(cmd::plan::Args),
+    /// Look after a sweep directory: status, resume, cancel.
+    Sweep(cmd::sweep::Args),
+    /// Fit scaling laws to a table of runs or a sweep directory; writes fit.json.
+    Fit(cmd::fit::Args),
+    /// Recommend the compute-optimal features, steps, loss and lr from a fit.
+    Recommend(cmd::recommend::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Train(args) => cmd::train::run(args),
+        Command::Bench(args) => cmd::bench::run(args),
+        Command::Run(args) => cmd::run::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
+        Command::Sweep(args) => cmd::sweep::run(args),
+        Command::Fit(args) => cmd::fit::run(args),
+        Command::Recommend(args) => cmd::recommend::run(args),
+    };
+    exit::report(outcome)
+}

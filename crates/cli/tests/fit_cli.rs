@@ -1,0 +1,187 @@
+//! `saescale fit` and `saescale recommend` end to end: the built binary on the reference
+//! tables (tests/data, SCALING.md §4) and on a synthetic sweep directory, in temporary
+//! directories. Golden values: SCALING.md §5 (T1, T4, T9).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn saescale(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_saescale")).args(args).current_dir(dir).output().expect("run saescale")
+}
+
+fn data(name: &str) -> String {
+    format!("{}/../../tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn text(out: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn chinchilla_fit(dir: &Path, extra: &[&str]) -> PathBuf {
+    let out = dir.join("fit.json");
+    let csv = data("chinchilla_epoch_svg_extracted.csv");
+    let mut args = vec!["fit", csv.as_str(), "--x-col", "Model Size", "--compute-col", "Training FLOP", "--kappa", "6"];
+    args.extend_from_slice(&["--drop-highest-loss", "5", "--out", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    let result = saescale(&args, dir);
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(text(&result).contains("alpha"), "{}", text(&result));
+    out
+}
+
+/// T1 through the CLI, then `recommend` at Chinchilla's budget.
+#[test]
+fn chinchilla_fit_and_recommend() {
+    let dir = tempfile::tempdir().unwrap();
+    let fit = chinchilla_fit(dir.path(), &["--bootstrap", "200", "--seed", "1"]);
+    let json = read_json(&fit);
+    assert_eq!(json["method"], "huber");
+    assert_eq!(json["n_points"], 240);
+    assert_eq!(json["starts"]["total"], 4500);
+    assert!(json["starts"]["at_best"].as_u64().unwrap() >= 10);
+    let objective = json["objective"]["value"].as_f64().unwrap();
+    assert!((objective / 1.01827402e-3 - 1.0).abs() < 1e-6, "{objective}");
+    assert_eq!(json["objective"]["name"], "huber");
+    assert_eq!(json["objective"]["delta"], 1e-3);
+    assert!((json["params"]["alpha"].as_f64().unwrap() - 0.34731).abs() < 5e-4);
+    assert!((json["params"]["E"].as_f64().unwrap() - 1.81722).abs() < 5e-4);
+    assert_eq!(json["source"]["excluded"].as_array().unwrap().len(), 5);
+    assert_eq!(json["source"]["compute_col"], "Training FLOP");
+    assert_eq!(json["kappa"], 6.0);
+    let sd = json["bootstrap"]["params"]["alpha"]["sd"].as_f64().unwrap();
+    assert!(sd > 0.01 && sd < 0.02, "SD(alpha) {sd}");
+    assert!(json["bootstrap"]["derived"]["a"]["ci95"].is_array());
+    assert_eq!(json["bootstrap"]["frontier_samples"].as_array().unwrap().len(), 200 - json["bootstrap"]["failed"].as_u64().unwrap() as usize);
+
+    let out = saescale(&["recommend", "--fit", fit.to_str().unwrap(), "--compute", "5.88e23", "--json"], dir.path());
+    assert!(out.status.success(), "{}", text(&out));
+    let rec: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let x = rec["x"]["value"].as_f64().unwrap();
+    // Our T1 optimum gives N* ≈ 7.40e10 at 5.88e23 (Epoch's MLE parameters give 7.30e10, T4).
+    assert!((x / 7.4e10 - 1.0).abs() < 0.02, "{x}");
+    assert!(rec["x"]["ci95"].is_array());
+    let factor = rec["extrapolation"].as_f64().unwrap();
+    assert!(factor > 40.0 && factor < 50.0 && rec["extrapolation_warning"] == false, "{factor}");
+
+    let out = saescale(&["recommend", "--fit", fit.to_str().unwrap(), "--compute", "1e26"], dir.path());
+    assert!(out.status.success());
+    assert!(text(&out).contains("warning: more than 100x beyond the fitted range"), "{}", text(&out));
+    let out = saescale(&["recommend", "--fit", fit.to_str().unwrap(), "--features", "7e10"], dir.path());
+    assert!(out.status.success() && text(&out).contains("compute (FLOP)"), "{}", text(&out));
+}
+
+/// T9 through the CLI: filters, compute column and the IsoFLOP method.
+#[test]
+fn isoflop_with_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = data("isoflops_open_athena.csv");
+    let out = dir.path().join("iso.json");
+    let args = [
+        "fit", csv.as_str(), "--where", "source=epochai_chinchilla", "--where", "outlier=False", "--x-col", "params",
+        "--compute-col", "budget", "--kappa", "6", "--method", "isoflop", "--out", out.to_str().unwrap(),
+    ];
+    let result = saescale(&args, dir.path());
+    assert!(result.status.success(), "{}", text(&result));
+    let json = read_json(&out);
+    let a = json["derived"]["a"].as_f64().unwrap();
+    assert!((0.46..=0.54).contains(&a), "a = {a}");
+    assert_eq!(json["n_points"], 85);
+    assert_eq!(json["isoflop"]["budgets"].as_array().unwrap().len(), 7);
+    assert_eq!(json["source"]["filters"][1], "outlier=False");
+}
+
+/// A sweep directory with an SAE results table (as crates/sweep writes it): automatic
+/// columns, κ = 12·d·batch, memory and GPU-hours in `recommend`, and an lr law.
+#[test]
+fn sweep_directory_fit_and_sae_recommendation() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("sweep");
+    std::fs::create_dir(&sweep).unwrap();
+    let (d_in, batch): (f64, f64) = (64.0, 256.0);
+    let mut csv = String::from("id,state,d_in,features,steps,batch_size,tokens,flops,lr,loss\n");
+    // Loss = E + A/F^α + B/S^β, with a mild quadratic penalty in ln(lr/lr*(C)).
+    let law = |f: f64, s: f64| 0.05 + 3.0 * f.powf(-0.4) + 8.0 * s.powf(-0.35);
+    let mut id = 0;
+    for budget in [1e13f64, 3e13, 1e14, 3e14, 1e15] {
+        for k in -3..=3 {
+            let f = (budget / (12.0 * d_in * batch)).sqrt() * 0.2 * 2f64.powi(k);
+            let s = (budget / (12.0 * d_in * f * batch)).round();
+            let lr_opt: f64 = 0.5 * budget.powf(-0.2);
+            for m in [0.25, 0.5, 1.0, 2.0, 4.0] {
+                let lr = lr_opt * m;
+                let loss = law(f, s) * (1.0 + 0.01 * f64::ln(m).powi(2));
+                csv.push_str(&format!("{id},done,{d_in},{f},{s},{batch},{},{},{lr},{loss}\n", s * batch, 12.0 * d_in * f * s * batch));
+                id += 1;
+            }
+        }
+    }
+    csv.push_str(&format!("{id},failed,{d_in},1000,10,{batch},2560,0,0.001,\n"));
+    std::fs::write(sweep.join("results.csv"), csv).unwrap();
+    let out = dir.path().join("sae.json");
+    let result = saescale(&["fit", sweep.to_str().unwrap(), "--out", out.to_str().unwrap(), "--lr-col", "lr", "--bootstrap", "50"], dir.path());
+    assert!(result.status.success(), "{}", text(&result));
+    let json = read_json(&out);
+    assert_eq!(json["source"]["sae"]["d_in"], 64);
+    assert_eq!(json["source"]["tokens_per_y"], batch);
+    assert_eq!(json["kappa"], 12.0 * d_in * batch);
+    let p = json["lr_law"]["fit"]["law"]["p"].as_f64().unwrap();
+    assert!((p - 0.2).abs() < 0.05, "lr exponent {p}");
+
+    let args = ["recommend", "--fit", out.to_str().unwrap(), "--features", "1048576", "--tokens-per-s", "1e6"];
+    let rec = saescale(&args, dir.path());
+    let shown = text(&rec);
+    assert!(rec.status.success(), "{shown}");
+    for needle in ["memory", "GPU-hours", "steps to use", "learning rate"] {
+        assert!(shown.contains(needle), "missing {needle}: {shown}");
+    }
+    let rec = saescale(&["recommend", "--fit", out.to_str().unwrap(), "--compute", "1e16", "--json"], dir.path());
+    let answer: Value = serde_json::from_slice(&rec.stdout).unwrap();
+    assert!(answer["sae"]["memory_bytes"]["value"].as_f64().unwrap() > 0.0);
+    assert!(answer["sae"]["gpu_hours"].is_null());
+    assert!(answer["lr"]["value"].as_f64().unwrap() > 0.0);
+}
+
+/// Bad tables and flags: a clear message naming file, column and row, exit code 2.
+#[test]
+fn bad_input_is_exit_code_two() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, body).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let good_rows: String = (0..8).map(|i| format!("{},{},{}\n", 1e6 * 2f64.powi(i), 1e9 * 3f64.powi(i % 3), 2.0 + 0.1 * i as f64)).collect();
+    let cases: Vec<(String, Vec<&str>, Vec<&str>)> = vec![
+        (write("missing.csv", &format!("n,d,loss\n{good_rows}")), vec!["--x-col", "N"], vec!["no column `N`", "n, d, loss", "missing.csv"]),
+        (write("neg.csv", &format!("n,d,loss\n{good_rows}1e6,-5,2\n")), vec!["--x-col", "n"], vec!["column `d`, row 8", "must be positive"]),
+        (write("nan.csv", &format!("n,d,loss\n{good_rows}1e6,5,NaN\n")), vec!["--x-col", "n"], vec!["column `loss`, row 8", "not finite"]),
+        (write("text.csv", &format!("n,d,loss\n{good_rows}1e6,5,abc\n")), vec!["--x-col", "n"], vec!["column `loss`, row 8", "not a number"]),
+        (write("few.csv", "n,d,loss\n1e6,1e9,2\n2e6,1e9,1.9\n4e6,1e9,1.8\n"), vec!["--x-col", "n"], vec!["3 points cannot determine 5 parameters"]),
+    ];
+    for (path, extra, needles) in cases {
+        let out_path = dir.path().join("out.json");
+        let mut args = vec!["fit", path.as_str(), "--y-col", "d", "--kappa", "6", "--out", out_path.to_str().unwrap()];
+        args.extend(extra);
+        let out = saescale(&args, dir.path());
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(2), "{path}: {shown}");
+        for needle in needles {
+            assert!(shown.contains(needle), "{path}: missing {needle:?} in {shown}");
+        }
+        assert!(!out_path.exists());
+    }
+    let path = write("ok.csv", &format!("n,d,loss\n{good_rows}"));
+    let out = saescale(&["fit", &path, "--x-col", "n", "--y-col", "d", "--out", "x.json"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("--kappa is required"), "{}", text(&out));
+    let out = saescale(&["fit", &path, "--x-col", "n", "--y-col", "d", "--kappa", "6", "--method", "magic", "--out", "x.json"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    let out = saescale(&["recommend", "--fit", &path, "--compute", "1e20"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -1,0 +1,330 @@
+//! End-to-end tests of `saescale plan`, `run` and `sweep status|resume|cancel` with the built
+//! binary in temporary directories (issue 5). Most use the fake trainer script of the sweep
+//! crate (via the hidden `--trainer` flag) so that they take seconds; the last ones train real
+//! SAEs with `saescale train`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_saescale");
+
+fn fake_trainer() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sweep/tests/support/fake-trainer.sh")
+}
+
+/// A sweep of 2 budgets × 2 feature counts; the fake trainer ignores its numbers.
+const SPEC: &str = r#"name = "cli"
+[run.data]
+source = "synthetic"
+d_in = 64
+[run.sae]
+architecture = "relu"
+[run.train]
+batch_size = 256
+lr = 1e-3
+[run.eval]
+rows = 2048
+[run.log]
+every_steps = 10
+checkpoint_every_steps = 50
+[sweep]
+budgets = [2e9, 4e9]
+features = [128, 256]
+[executor]
+slots = 2
+max_attempts = 2
+"#;
+
+struct Sweep {
+    dir: tempfile::TempDir,
+}
+
+impl Sweep {
+    fn new(spec: &str) -> Sweep {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("sweep.toml"), spec).unwrap();
+        Sweep { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn sweep_dir(&self) -> PathBuf {
+        self.path().join("out")
+    }
+
+    /// `saescale <args>` in the temporary directory, with the fake trainer's knobs.
+    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new(BIN);
+        command.current_dir(self.path()).args(args).env_remove("SAESCALE_TRAINER");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        command
+    }
+
+    /// `saescale run sweep.toml --dir out --trainer fake`.
+    fn run_fake(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
+        let trainer = fake_trainer();
+        let mut args = vec!["run", "sweep.toml", "--dir", "out", "--trainer", trainer.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        self.command(&args, env)
+    }
+
+    fn run_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.sweep_dir().join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
+        dirs.sort();
+        dirs
+    }
+
+    fn status(&self, run_dir: &Path) -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("status.json")).unwrap()).unwrap()
+    }
+}
+
+fn output(mut command: Command) -> Output {
+    command.stdin(Stdio::null()).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn spawn(mut command: Command) -> Child {
+    command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+/// How many attempts of a run started from scratch (the fake logs "scratch", the real
+/// trainer prints "training N steps"; resumptions say "resume"/"resuming").
+fn fresh_starts(run_dir: &Path) -> usize {
+    match std::fs::read_to_string(run_dir.join("starts.log")) {
+        Ok(log) => log.lines().filter(|l| *l == "scratch").count(),
+        Err(_) => {
+            let log = std::fs::read_to_string(run_dir.join("stdout.log")).unwrap_or_default();
+            log.lines().filter(|l| l.contains(": training ") && l.ends_with(" steps")).count()
+        }
+    }
+}
+
+#[test]
+fn plan_prints_the_run_table_and_json() {
+    let sweep = Sweep::new(SPEC);
+    let out = output(sweep.command(&["plan", "sweep.toml"], &[("XDG_CACHE_HOME", sweep.path().to_str().unwrap())]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("id") && table.contains("est. memory"), "{table}");
+    // S = ⌊2e9 / (12·64·128·256)⌋ = ⌊79.5⌋ = 79.
+    assert!(table.contains(" 79 "), "{table}");
+    assert!(table.contains("unmeasured"), "{table}");
+
+    // With a measured throughput, times are estimated.
+    let cache = sweep.path().join("saescale");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::write(
+        cache.join("bench-cpu.json"),
+        r#"{"device":"cpu","threads":1,"matmul_peak_gflops":40.0,"results":[{"d_in":64,"features":256,"batch_size":256,"tokens_per_s":1e5,"gflops":20.0}]}"#,
+    )
+    .unwrap();
+    let out = output(sweep.command(&["plan", "sweep.toml", "--json", "--threads", "1"], &[("XDG_CACHE_HOME", sweep.path().to_str().unwrap())]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let runs = json["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    assert_eq!(runs[0]["steps"], 79);
+    assert_eq!(runs[0]["flops"], 12.0 * 64.0 * 128.0 * 79.0 * 256.0);
+    // 1.99e9 FLOP at 20 GFLOP/s ≈ 0.1 s.
+    let seconds = runs[0]["est_seconds"].as_f64().unwrap();
+    assert!((seconds - runs[0]["flops"].as_f64().unwrap() / 20e9).abs() < 1e-9, "{seconds}");
+    assert!(json["est_wall_seconds"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn malformed_specs_exit_2_with_file_line_and_column() {
+    let sweep = Sweep::new(&SPEC.replace("features = [128, 256]", "features = [128, 0]"));
+    let out = output(sweep.command(&["plan", "sweep.toml"], &[]));
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(stderr.starts_with("error: sweep.toml:17:18: invalid value: integer `0`, expected a positive integer"), "{stderr}");
+
+    let sweep = Sweep::new(&SPEC.replace("budgets = [2e9, 4e9]", "budgets = [1e3, 4e9]"));
+    let out = output(sweep.run_fake(&[], &[]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("sweep.toml:16:12: budget 1e3 FLOP is too small for one step"), "{}", text(&out.stderr));
+    assert!(!sweep.sweep_dir().exists(), "a bad spec must not create the sweep directory");
+}
+
+#[test]
+fn a_sweep_finishes_and_a_rerun_starts_nothing() {
+    let sweep = Sweep::new(SPEC);
+    let out = output(sweep.run_fake(&[], &[]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("4 of 4 runs done (0 already), 0 failed, 0 pending; 4 attempts"), "{}", text(&out.stderr));
+    for run in sweep.run_dirs() {
+        assert_eq!(sweep.status(&run)["state"], "done");
+        for file in ["run.toml", "status.json", "stdout.log", "metrics.jsonl", "final.json"] {
+            assert!(run.join(file).is_file(), "{} lacks {file}", run.display());
+        }
+    }
+    let csv = std::fs::read_to_string(sweep.sweep_dir().join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 5);
+    assert!(sweep.sweep_dir().join("results.parquet").is_file());
+
+    let out = output(sweep.run_fake(&[], &[]));
+    assert!(out.status.success());
+    assert!(text(&out.stderr).contains("4 of 4 runs done (4 already), 0 failed, 0 pending; 0 attempts"), "{}", text(&out.stderr));
+    for run in sweep.run_dirs() {
+        assert_eq!(fresh_starts(&run), 1);
+        assert_eq!(std::fs::read_to_string(run.join("starts.log")).unwrap().lines().count(), 1);
+    }
+
+    let out = output(sweep.command(&["sweep", "status", "out"], &[]));
+    assert!(out.status.success());
+    let status = text(&out.stdout);
+    assert!(status.contains("no manager running") && status.contains("100% of FLOP; 4 done, 0 running, 0 pending, 0 failed of 4"), "{status}");
+}
+
+#[test]
+fn an_always_failing_run_is_retried_then_failed_with_its_reason() {
+    let sweep = Sweep::new(SPEC);
+    let out = output(sweep.run_fake(&[], &[("FAKE_FAIL_FEATURES", "256")]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("2 of 4 runs done"), "{stderr}");
+    let mut failed = 0;
+    for run in sweep.run_dirs() {
+        let status = sweep.status(&run);
+        if status["state"] == "failed" {
+            failed += 1;
+            assert_eq!(status["attempts"], 2);
+            assert_eq!(status["failures"].as_array().unwrap().len(), 2);
+            assert_eq!(status["reason"], "exit 1: injected failure at F = 256 (after 2 attempts)");
+            assert_eq!(status["exit_code"], 1);
+        } else {
+            assert_eq!(status["state"], "done");
+        }
+    }
+    assert_eq!(failed, 2);
+    let out = output(sweep.command(&["sweep", "status", "out"], &[]));
+    assert!(text(&out.stdout).contains("injected failure"), "{}", text(&out.stdout));
+    let csv = std::fs::read_to_string(sweep.sweep_dir().join("results.csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.contains(",failed,")).count(), 2, "{csv}");
+}
+
+#[test]
+fn a_second_manager_gets_a_clear_error() {
+    let sweep = Sweep::new(SPEC);
+    let mut first = spawn(sweep.run_fake(&[], &[("FAKE_CHUNK_SECONDS", "0.5")]));
+    wait_until("the first manager to start runs", Duration::from_secs(30), || {
+        sweep.sweep_dir().join("runs").is_dir() && sweep.run_dirs().iter().any(|r| r.join("starts.log").exists())
+    });
+    let second = output(sweep.run_fake(&[], &[]));
+    assert_eq!(second.status.code(), Some(1));
+    let stderr = text(&second.stderr);
+    assert!(stderr.contains("another sweep manager is already driving out") && stderr.contains(&format!("pid {}", first.id())), "{stderr}");
+
+    // `sweep status` sees the live manager; `sweep cancel` stops it gracefully.
+    let status = output(sweep.command(&["sweep", "status", "out"], &[]));
+    assert!(text(&status.stdout).contains(&format!("running (pid {}", first.id())), "{}", text(&status.stdout));
+    let cancel = output(sweep.command(&["sweep", "cancel", "out"], &[]));
+    assert!(cancel.status.success(), "{}", text(&cancel.stderr));
+    let ended = first.wait().unwrap();
+    assert_eq!(ended.code(), Some(75));
+    let resumed = output(sweep.command(&["sweep", "resume", "out", "--trainer", fake_trainer().to_str().unwrap()], &[]));
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    for run in sweep.run_dirs() {
+        assert_eq!(sweep.status(&run)["state"], "done");
+        assert_eq!(fresh_starts(&run), 1, "{}", run.display());
+    }
+}
+
+#[test]
+fn sigkill_of_the_manager_then_a_rerun_finishes_every_run_without_starting_any_twice() {
+    let sweep = Sweep::new(SPEC);
+    // Slow trainers, so that the orphans the killed manager leaves are still running when
+    // the next manager starts and stops them (SIGTERM: checkpoint, exit 75).
+    let mut manager = spawn(sweep.run_fake(&[], &[("FAKE_CHUNK_SECONDS", "0.5")]));
+    // Wait until two runs are part-way through.
+    wait_until("two runs to make progress", Duration::from_secs(30), || {
+        sweep.sweep_dir().join("runs").is_dir()
+            && sweep.run_dirs().iter().filter(|r| std::fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 2)).count() >= 2
+    });
+    manager.kill().unwrap(); // SIGKILL
+    manager.wait().unwrap();
+    let running = sweep.run_dirs().iter().filter(|r| sweep.status(r)["state"] == "running").count();
+    assert_eq!(running, 2, "the killed manager left its runs marked running");
+
+    let out = output(sweep.run_fake(&[], &[("FAKE_CHUNK_SECONDS", "0.02")]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for run in sweep.run_dirs() {
+        assert_eq!(sweep.status(&run)["state"], "done");
+        assert_eq!(fresh_starts(&run), 1, "{} was started from scratch more than once", run.display());
+    }
+    let resumed = sweep.run_dirs().iter().filter(|r| std::fs::read_to_string(r.join("starts.log")).unwrap().contains("resume")).count();
+    assert_eq!(resumed, 2);
+}
+
+#[test]
+fn sigterm_stops_gracefully_with_exit_75_and_resume_finishes() {
+    let sweep = Sweep::new(SPEC);
+    let manager = spawn(sweep.run_fake(&[], &[("FAKE_CHUNK_SECONDS", "0.2")]));
+    wait_until("runs to start", Duration::from_secs(30), || {
+        sweep.sweep_dir().join("runs").is_dir() && sweep.run_dirs().iter().filter(|r| r.join("metrics.jsonl").exists()).count() >= 2
+    });
+    // SAFETY: sends SIGTERM to the manager we spawned.
+    unsafe { libc_kill(manager.id() as i32, 15) };
+    let out = manager.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(75), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("saescale sweep resume out"), "{}", text(&out.stderr));
+    for run in sweep.run_dirs() {
+        assert_ne!(sweep.status(&run)["state"], "running");
+    }
+    let out = output(sweep.command(&["sweep", "resume", "out", "--trainer", fake_trainer().to_str().unwrap()], &[]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    for run in sweep.run_dirs() {
+        assert_eq!(fresh_starts(&run), 1);
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+/// The real trainer: a small sweep trains, the manager is SIGKILLed mid-sweep (its trainers
+/// live on as orphans), and the rerun stops them gracefully, then finishes every run with none
+/// trained from scratch twice.
+#[test]
+fn real_trainer_sweep_survives_sigkill_of_its_manager() {
+    let spec = SPEC.replace("budgets = [2e9, 4e9]", "budgets = [1.5e11, 2e11]").replace("checkpoint_every_steps = 50", "checkpoint_every_steps = 100");
+    let sweep = Sweep::new(&spec);
+    let mut manager = spawn(sweep.command(&["run", "sweep.toml", "--dir", "out", "--threads", "1"], &[]));
+    wait_until("two real runs to log progress", Duration::from_secs(120), || {
+        sweep.sweep_dir().join("runs").is_dir()
+            && sweep.run_dirs().iter().filter(|r| std::fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 3)).count() >= 1
+    });
+    manager.kill().unwrap();
+    manager.wait().unwrap();
+
+    let out = output(sweep.command(&["run", "sweep.toml", "--dir", "out", "--threads", "1"], &[]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut resumed = 0;
+    for run in sweep.run_dirs() {
+        assert_eq!(sweep.status(&run)["state"], "done");
+        assert_eq!(fresh_starts(&run), 1, "{}", std::fs::read_to_string(run.join("stdout.log")).unwrap());
+        resumed += usize::from(std::fs::read_to_string(run.join("stdout.log")).unwrap().contains("resuming at step"));
+        assert!(run.join("checkpoint/sae").is_dir(), "{} has no SAELens export", run.display());
+    }
+    assert!(resumed >= 1);
+    let csv = std::fs::read_to_string(sweep.sweep_dir().join("results.csv")).unwrap();
+    assert_eq!(csv.lines().filter(|l| l.contains(",done,")).count(), 4, "{csv}");
+}

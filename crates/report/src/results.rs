@@ -1,0 +1,175 @@
+//! The results table of a sweep: one row per planned run, with its config columns, its final
+//! held-out metrics and its training FLOP, written with polars as `results.parquet` and
+//! `results.csv` in the sweep directory. This is what the fitter reads.
+//!
+//! Columns, in order:
+//! - identity: `id`, `name`, `state` (done, failed, pending, running), `attempts`, `reason`;
+//! - config: `architecture`, `d_in`, `features`, `k`, `l1_coefficient`, `steps`,
+//!   `batch_size`, `tokens`, `lr`, `lr_multiplier`, `seed`, `budget` (FLOP the run was
+//!   planned from, empty for grid points), `flops` (12·d·F·steps·batch, from
+//!   `saescale_spec::compute`, the one place FLOP are counted);
+//! - final metrics from `final.json` (empty until the run is done): `loss`, `mse`, `fvu`,
+//!   `l1`, `l0`, `dead_fraction`, `wall_s`.
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use saescale_spec::Architecture;
+use saescale_sweep::store::{names, write_atomic, RunRecord, RunState};
+use saescale_sweep::{Plan, RunStore};
+
+/// File names of the table in the sweep directory.
+pub const PARQUET: &str = "results.parquet";
+/// See [`PARQUET`].
+pub const CSV: &str = "results.csv";
+
+/// What can go wrong while building or writing the results table.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResultsError {
+    /// The run store could not be read.
+    #[error(transparent)]
+    Store(#[from] saescale_sweep::Error),
+    /// polars could not build or encode the table.
+    #[error("cannot build the results table")]
+    Polars(#[from] PolarsError),
+}
+
+/// Where [`write_results`] put the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultsPaths {
+    /// `results.parquet`.
+    pub parquet: PathBuf,
+    /// `results.csv`.
+    pub csv: PathBuf,
+}
+
+/// Builds the table from the store's records of every planned run.
+///
+/// # Errors
+/// [`PolarsError`] if the columns cannot form a frame (they always have one row per record).
+pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
+    let text = |f: &dyn Fn(&RunRecord) -> String| records.iter().map(f).collect::<Vec<String>>();
+    let uint = |f: &dyn Fn(&RunRecord) -> u64| records.iter().map(f).collect::<Vec<u64>>();
+    let float = |f: &dyn Fn(&RunRecord) -> f64| records.iter().map(f).collect::<Vec<f64>>();
+    let opt_float = |f: &dyn Fn(&RunRecord) -> Option<f64>| records.iter().map(f).collect::<Vec<Option<f64>>>();
+    let metric = |f: &dyn Fn(&saescale_sweep::store::FinalMetrics) -> Option<f64>| {
+        records.iter().map(|r| r.final_metrics.as_ref().and_then(f)).collect::<Vec<Option<f64>>>()
+    };
+    let state = |r: &RunRecord| {
+        if r.final_metrics.is_some() {
+            RunState::Done
+        } else {
+            r.status.as_ref().map_or(RunState::Pending, |s| s.state)
+        }
+    };
+    let columns = vec![
+        Column::new("id".into(), text(&|r| r.run.id.to_string())),
+        Column::new("name".into(), text(&|r| r.run.spec.name.clone().unwrap_or_default())),
+        Column::new("state".into(), text(&|r| state(r).as_str().to_string())),
+        Column::new("attempts".into(), uint(&|r| r.status.as_ref().map_or(0, |s| u64::from(s.attempts)))),
+        Column::new(
+            "reason".into(),
+            records.iter().map(|r| r.status.as_ref().and_then(|s| s.reason.clone()).filter(|_| state(r) != RunState::Done)).collect::<Vec<Option<String>>>(),
+        ),
+        Column::new(
+            "architecture".into(),
+            text(&|r| match r.run.spec.sae.architecture {
+                Architecture::Relu => "relu".into(),
+                Architecture::Topk => "topk".into(),
+            }),
+        ),
+        Column::new("d_in".into(), uint(&|r| r.run.spec.d_in() as u64)),
+        Column::new("features".into(), uint(&|r| r.run.features as u64)),
+        Column::new("k".into(), records.iter().map(|r| r.run.spec.sae.k.map(|k| k as u64)).collect::<Vec<Option<u64>>>()),
+        Column::new("l1_coefficient".into(), opt_float(&|r| r.run.spec.sae.l1_coefficient)),
+        Column::new("steps".into(), uint(&|r| r.run.steps)),
+        Column::new("batch_size".into(), uint(&|r| r.run.spec.train.batch_size as u64)),
+        Column::new("tokens".into(), uint(&|r| r.run.tokens)),
+        Column::new("lr".into(), opt_float(&|r| r.run.spec.train.lr)),
+        Column::new("lr_multiplier".into(), float(&|r| r.run.lr_multiplier)),
+        Column::new("seed".into(), uint(&|r| r.run.spec.seed)),
+        Column::new("budget".into(), opt_float(&|r| r.run.budget)),
+        Column::new("flops".into(), float(&|r| r.run.flops)),
+        Column::new("loss".into(), metric(&|m| m.loss)),
+        Column::new("mse".into(), metric(&|m| m.mse)),
+        Column::new("fvu".into(), metric(&|m| m.fvu)),
+        Column::new("l1".into(), metric(&|m| m.l1)),
+        Column::new("l0".into(), metric(&|m| m.l0)),
+        Column::new("dead_fraction".into(), metric(&|m| m.dead_fraction)),
+        Column::new("wall_s".into(), metric(&|m| m.wall_s)),
+    ];
+    DataFrame::new(records.len(), columns)
+}
+
+/// Reads every run of `plan` from `store` and writes `results.parquet` and `results.csv`
+/// into the sweep directory, each atomically.
+///
+/// # Errors
+/// [`ResultsError::Store`] when the store cannot be read or a file cannot be written;
+/// [`ResultsError::Polars`] when encoding fails.
+pub fn write_results(store: &RunStore, plan: &Plan) -> Result<ResultsPaths, ResultsError> {
+    let records = store.records(plan)?;
+    let mut frame = results_frame(&records)?;
+    let paths = ResultsPaths { parquet: store.dir().join(PARQUET), csv: store.dir().join(CSV) };
+    let mut parquet = Vec::new();
+    ParquetWriter::new(&mut parquet).finish(&mut frame)?;
+    write_atomic(&paths.parquet, &parquet)?;
+    let mut csv = Vec::new();
+    CsvWriter::new(&mut csv).finish(&mut frame)?;
+    write_atomic(&paths.csv, &csv)?;
+    Ok(paths)
+}
+
+/// Whether a sweep directory holds a results table.
+pub fn has_results(dir: &Path) -> bool {
+    dir.join(PARQUET).is_file() && dir.join(names::PLAN).is_file()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use saescale_sweep::{Plan, SweepSpec};
+
+    const SPEC: &str = r#"name = "table"
+[run.data]
+source = "synthetic"
+d_in = 64
+[run.sae]
+architecture = "relu"
+[run.train]
+batch_size = 256
+[sweep]
+budgets = [1e11]
+features = [128, 256]
+"#;
+
+    #[test]
+    fn one_row_per_run_with_metrics_once_done() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = Plan::new(&SweepSpec::parse(SPEC, "table.toml").unwrap()).unwrap();
+        let store = RunStore::open_locked(dir.path()).unwrap();
+        store.write_plan(&plan, SPEC).unwrap();
+        for run in &plan.runs {
+            store.prepare(run).unwrap();
+        }
+        let done = &plan.runs[0];
+        std::fs::write(store.run_dir(&done.id).join(names::FINAL), r#"{"loss":0.25,"fvu":0.1,"l0":7.5,"flops":1e11}"#).unwrap();
+
+        let paths = write_results(&store, &plan).unwrap();
+        let frame = results_frame(&store.records(&plan).unwrap()).unwrap();
+        assert_eq!(frame.height(), 2);
+        let loss = frame.column("loss").unwrap().f64().unwrap();
+        assert_eq!((loss.get(0), loss.get(1)), (Some(0.25), None));
+        let state = frame.column("state").unwrap().str().unwrap();
+        assert_eq!((state.get(0), state.get(1)), (Some("done"), Some("pending")));
+        let flops = frame.column("flops").unwrap().f64().unwrap();
+        assert_eq!(flops.get(0), Some(12.0 * 64.0 * 128.0 * done.steps as f64 * 256.0));
+
+        let csv = std::fs::read_to_string(&paths.csv).unwrap();
+        assert!(csv.starts_with("id,name,state,attempts,reason,architecture,d_in,features,"), "{csv}");
+        assert_eq!(csv.lines().count(), 3);
+        assert!(std::fs::metadata(&paths.parquet).unwrap().len() > 0);
+    }
+}

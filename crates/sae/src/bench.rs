@@ -1,0 +1,132 @@
+//! Throughput of the SAE training step, and the matmul peak it should be compared with.
+//!
+//! Both are measured through the same burn backend, after warm-up steps that absorb
+//! one-off costs (allocation, autotuning on GPUs). The step is the real [`Trainer`] step of a
+//! relu SAE (Anthropic recipe) fed from a small pool of batches already on the device, so
+//! the number excludes data generation and host-to-device copies, as the PyTorch baseline
+//! (shared/bench/torch_sae_step.py) does.
+
+use std::time::Instant;
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Distribution, ElementConversion, Tensor};
+use saescale_data::{DataConfig, SyntheticConfig};
+use saescale_spec::{compute, Architecture, EvalSpec, LogSpec, RunSpec, SaeSpec, TrainSpec};
+
+use crate::trainer::Trainer;
+use crate::Result;
+
+/// Throughput of one SAE size.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepThroughput {
+    /// Input width.
+    pub d_in: usize,
+    /// Latents.
+    pub features: usize,
+    /// Tokens per step.
+    pub batch_size: usize,
+    /// Timed steps.
+    pub steps: u64,
+    /// Training tokens per second.
+    pub tokens_per_s: f64,
+    /// Achieved FLOP/s counting `12·d·F` per token, in units of 1e9.
+    pub gflops: f64,
+}
+
+/// Times `steps` training steps of a relu SAE of this size after `warmup` untimed ones.
+///
+/// # Errors
+/// Training errors (a diverging loss cannot happen at this learning rate, but is reported).
+pub fn step_throughput<B: Backend>(
+    d_in: usize,
+    features: usize,
+    batch_size: usize,
+    warmup: u64,
+    steps: u64,
+    device: &B::Device,
+) -> Result<StepThroughput> {
+    let spec = bench_spec(d_in, features, batch_size, warmup + steps);
+    let mut trainer = Trainer::<B>::new(&spec, device)?;
+    let pool: Vec<Tensor<B, 2>> =
+        (0..4).map(|_| Tensor::random([batch_size, d_in], Distribution::Normal(0.0, 1.0), device)).collect();
+    for i in 0..warmup {
+        // Reading the last warm-up step waits for the device to finish all of them.
+        trainer.step_on(pool[i as usize % 4].clone(), i + 1 == warmup)?;
+    }
+    let start = Instant::now();
+    for i in 0..steps {
+        trainer.step_on(pool[i as usize % 4].clone(), i + 1 == steps)?;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let tokens_per_s = (steps * batch_size as u64) as f64 / seconds;
+    Ok(StepThroughput {
+        d_in,
+        features,
+        batch_size,
+        steps,
+        tokens_per_s,
+        gflops: compute::flops_per_token(d_in, features) * tokens_per_s / 1e9,
+    })
+}
+
+/// Best f32 matmul rate over square sizes `sizes`, in GFLOP/s (2·n³ FLOP per product).
+pub fn matmul_peak_gflops<B: Backend>(sizes: &[usize], repeats: usize, device: &B::Device) -> f64 {
+    let mut best = 0f64;
+    for &n in sizes {
+        let a = Tensor::<B, 2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
+        let b = Tensor::<B, 2>::random([n, n], Distribution::Normal(0.0, 1.0), device);
+        // Warm-up, and a read to wait for the device.
+        let _: f64 = a.clone().matmul(b.clone()).sum().into_scalar().elem();
+        for _ in 0..repeats {
+            let start = Instant::now();
+            let _: f64 = a.clone().matmul(b.clone()).slice([0..1, 0..1]).sum().into_scalar().elem();
+            let seconds = start.elapsed().as_secs_f64();
+            best = best.max(2.0 * (n as f64).powi(3) / seconds / 1e9);
+        }
+    }
+    best
+}
+
+/// A relu run spec of the given size for benchmarking.
+fn bench_spec(d_in: usize, features: usize, batch_size: usize, steps: u64) -> RunSpec {
+    RunSpec {
+        name: Some(format!("bench-{d_in}x{features}")),
+        seed: 0,
+        precision: None,
+        data: DataConfig::Synthetic(SyntheticConfig { d_in, ..SyntheticConfig::default() }),
+        sae: SaeSpec { architecture: Architecture::Relu, features, k: None, l1_coefficient: None, decoder_init_norm: None },
+        train: TrainSpec {
+            steps,
+            batch_size,
+            lr: None,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: None,
+            lr_decay_fraction: 0.2,
+            l1_warmup_fraction: None,
+            grad_clip_norm: None,
+            auxk_coefficient: None,
+            auxk_k: None,
+            dead_window_tokens: 10_000_000,
+            normalization_rows: 1024,
+        },
+        eval: EvalSpec::default(),
+        log: LogSpec::default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{device, Cpu};
+
+    #[test]
+    fn throughput_is_reported_consistently() {
+        let result = step_throughput::<Cpu>(16, 64, 32, 1, 3, &device()).unwrap();
+        assert_eq!((result.d_in, result.features, result.batch_size, result.steps), (16, 64, 32, 3));
+        assert!(result.tokens_per_s > 0.0);
+        let implied = 12.0 * 16.0 * 64.0 * result.tokens_per_s / 1e9;
+        assert!((result.gflops - implied).abs() < 1e-9 * implied.max(1.0));
+        assert!(matmul_peak_gflops::<Cpu>(&[32], 1, &device()) > 0.0);
+    }
+}

@@ -1,0 +1,125 @@
+//! Export of the final weights as a SAELens v6 directory (`cfg.json` +
+//! `sae_weights.safetensors`), loadable with `sae_lens.SAE.load_from_disk(dir)`.
+//!
+//! What the file format requires (shared/FORMATS.md §0, §1.3–1.5):
+//! - tensors `W_enc [d_in, d_sae]`, `b_enc [d_sae]`, `W_dec [d_sae, d_in]`, `b_dec [d_in]`, f32;
+//! - `cfg.json` with `architecture` (`standard` for relu, `topk`), `d_in`, `d_sae`,
+//!   `dtype`, `metadata.sae_lens_version` (a PEP 440 version), and an integer `k` for topk;
+//! - the normalisation constant folded into the weights, `normalize_activations = "none"`:
+//!   the SAE was trained on `s·x`, so `W_enc ← s·W_enc`, `W_dec ← W_dec / s`, `b_dec ← b_dec / s`
+//!   computes the same latents from `x` and reconstructs `x` itself;
+//! - `apply_b_dec_to_input` as the architecture trained: false for Anthropic's relu recipe
+//!   (it does not subtract b_dec, §5), true for TopK (Gao et al.'s b_pre).
+
+use std::path::Path;
+
+use burn::tensor::backend::Backend;
+use serde_json::json;
+
+use crate::fs::write_json_atomic;
+use crate::model::{Activation, Sae};
+use crate::tensors::TensorFile;
+use crate::{Error, Result};
+
+/// File names SAELens looks for.
+pub const CFG_FILE: &str = "cfg.json";
+/// File names SAELens looks for.
+pub const WEIGHTS_FILE: &str = "sae_weights.safetensors";
+
+/// The SAELens version whose format is written; it selects SAELens's v6 loading path.
+const SAE_LENS_FORMAT_VERSION: &str = "6.0.0";
+
+/// Writes `sae`, trained on inputs scaled by `scale`, as a SAELens v6 directory at `dir`.
+///
+/// # Errors
+/// [`Error::Io`] when the directory or files cannot be written.
+pub fn export_saelens<B: Backend>(sae: &Sae<B>, scale: f64, dir: &Path, run_name: Option<&str>) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let mut weights = TensorFile::default();
+    weights.insert_float("W_enc", sae.w_enc.clone().mul_scalar(scale));
+    weights.insert_float("b_enc", sae.b_enc.clone());
+    weights.insert_float("W_dec", sae.w_dec.clone().div_scalar(scale));
+    weights.insert_float("b_dec", sae.b_dec.clone().div_scalar(scale));
+    weights.write(&dir.join(WEIGHTS_FILE))?;
+
+    let mut cfg = json!({
+        "architecture": "standard",
+        "d_in": sae.d_in(),
+        "d_sae": sae.features(),
+        "dtype": "float32",
+        "device": "cpu",
+        "apply_b_dec_to_input": sae.apply_b_dec_to_input,
+        "normalize_activations": "none",
+        "reshape_activations": "none",
+        "metadata": {
+            "sae_lens_version": SAE_LENS_FORMAT_VERSION,
+            "saescale_version": env!("CARGO_PKG_VERSION"),
+            "saescale_normalization_scale": scale,
+        },
+    });
+    if let Activation::TopK { k } = sae.activation {
+        cfg["architecture"] = json!("topk");
+        cfg["k"] = json!(k);
+        // The decoder rows are unit norm, so there is nothing to rescale by.
+        cfg["rescale_acts_by_decoder_norm"] = json!(false);
+    }
+    if let Some(name) = run_name {
+        cfg["metadata"]["saescale_run"] = json!(name);
+    }
+    write_json_atomic(&dir.join(CFG_FILE), &cfg)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::init_sae;
+    use crate::test_util::{device, tensor2, to_vec, Cpu};
+    use burn::tensor::{Tensor, TensorData};
+
+    #[test]
+    fn export_folds_the_scale_so_raw_inputs_give_the_same_latents() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sae = init_sae::<Cpu>(4, 8, Activation::Relu, 0.1, 5, &device());
+        sae.b_dec = Tensor::from_data(TensorData::new(vec![0.1f32, -0.2, 0.3, 0.0], [4]), &device());
+        let scale = 2.5;
+        export_saelens(&sae, scale, dir.path(), Some("r")).unwrap();
+
+        let file = TensorFile::read(&dir.path().join(WEIGHTS_FILE)).unwrap();
+        let path = dir.path();
+        let exported = Sae::<Cpu> {
+            w_enc: file.float(path, "W_enc", [4, 8], &device()).unwrap(),
+            b_enc: file.float(path, "b_enc", [8], &device()).unwrap(),
+            w_dec: file.float(path, "W_dec", [8, 4], &device()).unwrap(),
+            b_dec: file.float(path, "b_dec", [4], &device()).unwrap(),
+            ..sae.clone()
+        };
+        let x = tensor2(&[[1.0, -1.0, 0.5, 2.0], [0.0, 3.0, -2.0, 1.0]]);
+        let trained = sae.forward(x.clone().mul_scalar(scale));
+        let raw = exported.forward(x);
+        for (a, b) in to_vec(trained.latents).iter().zip(to_vec(raw.latents)) {
+            assert!((a - b).abs() < 1e-5);
+        }
+        for (a, b) in to_vec(trained.reconstruction.div_scalar(scale)).iter().zip(to_vec(raw.reconstruction)) {
+            assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn cfg_has_what_saelens_requires() {
+        let dir = tempfile::tempdir().unwrap();
+        let sae = init_sae::<Cpu>(4, 8, Activation::TopK { k: 3 }, 1.0, 5, &device());
+        export_saelens(&sae, 1.0, dir.path(), None).unwrap();
+        let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join(CFG_FILE)).unwrap()).unwrap();
+        assert_eq!(cfg["architecture"], "topk");
+        assert_eq!(cfg["d_in"], 4);
+        assert_eq!(cfg["d_sae"], 8);
+        assert_eq!(cfg["dtype"], "float32");
+        assert!(cfg["k"].is_u64(), "k must be a JSON integer");
+        assert_eq!(cfg["apply_b_dec_to_input"], true);
+        assert_eq!(cfg["normalize_activations"], "none");
+        assert_eq!(cfg["metadata"]["sae_lens_version"], "6.0.0");
+        let names: Vec<String> = TensorFile::read(&dir.path().join(WEIGHTS_FILE)).unwrap().tensors.into_keys().collect();
+        assert_eq!(names, ["W_dec", "W_enc", "b_dec", "b_enc"]);
+    }
+}

@@ -1,0 +1,326 @@
+//! Training losses, their metrics, and their gradients written out by hand.
+//!
+//! Why by hand: an SAE has four parameter tensors and a two-matmul forward pass, so its
+//! backward pass is four matmuls that can be written down; doing so skips the autodiff graph
+//! on the hot path, lets the global gradient norm be clipped across all parameters, and keeps
+//! the optimiser state plain tensors that checkpoint exactly. The `autodiff_agrees` tests
+//! check every gradient here against burn's `Autodiff` backend on the same forward pass.
+//!
+//! With `e = x̂ - x` over a batch of `B` rows, `n_i = ‖W_dec,i‖` and total variance
+//! `V = Σ_b ‖x_b - x̄‖²`:
+//! - ReLU (Anthropic, April 2024): `L = Σ e² / B + λ · Σ_b Σ_i f_bi·n_i / B`.
+//! - TopK (Gao et al. 2024): `L = Σ e² / V + α · L_aux`, where `L_aux = Σ (ê - t)² / V_t`
+//!   reconstructs the detached residual `t = x - x̂` from the top `k_aux` pre-activations
+//!   among dead latents (`ê = z_aux·W_dec`), and is 0 when no latent is dead.
+//!
+//! ## Reference
+//! SCALING.md §1.3 (ReLU recipe) and §1.7 (TopK, AuxK with α = 1/32); Gao et al. 2024,
+//! arXiv:2406.04093 §2.3 and App. A.2.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Tensor};
+
+use crate::model::{top_k_relu, Sae};
+
+/// Which loss to take the gradient of.
+#[derive(Debug, Clone)]
+pub enum Objective<B: Backend> {
+    /// MSE plus the decoder-norm-weighted L1 penalty with coefficient `l1_coefficient`
+    /// (the warmed-up value at this step).
+    Relu {
+        /// λ at this step.
+        l1_coefficient: f64,
+    },
+    /// Normalised MSE plus the AuxK loss on dead latents.
+    TopK {
+        /// Weight α of the AuxK loss.
+        auxk_coefficient: f64,
+        /// Dead latents the AuxK loss may use.
+        auxk_k: usize,
+        /// Which latents are dead. `[features]`
+        dead: Tensor<B, 1, Bool>,
+    },
+}
+
+/// Gradients of the loss with respect to each parameter (same shapes as [`Sae`]'s fields).
+/// The same struct holds Adam's moments.
+#[derive(Debug, Clone)]
+pub struct Gradients<B: Backend> {
+    /// `[d_in, features]`
+    pub w_enc: Tensor<B, 2>,
+    /// `[features]`
+    pub b_enc: Tensor<B, 1>,
+    /// `[features, d_in]`
+    pub w_dec: Tensor<B, 2>,
+    /// `[d_in]`
+    pub b_dec: Tensor<B, 1>,
+}
+
+/// Scalar results of one batch, as one-element tensors so that nothing waits on the device
+/// until a caller reads them.
+#[derive(Debug, Clone)]
+pub struct BatchStats<B: Backend> {
+    /// The training objective.
+    pub loss: Tensor<B, 1>,
+    /// Mean over rows of `‖x - x̂‖²`.
+    pub mse: Tensor<B, 1>,
+    /// Fraction of variance unexplained `Σ e² / V`.
+    pub fvu: Tensor<B, 1>,
+    /// Mean over rows of `Σ_i f_i·‖W_dec,i‖`.
+    pub l1: Tensor<B, 1>,
+    /// Mean number of active latents per row.
+    pub l0: Tensor<B, 1>,
+    /// The AuxK loss (TopK only).
+    pub auxk: Option<Tensor<B, 1>>,
+}
+
+/// Everything one training step needs from a batch.
+#[derive(Debug, Clone)]
+pub struct StepResult<B: Backend> {
+    /// Loss and metrics of the batch.
+    pub stats: BatchStats<B>,
+    /// Gradients of `stats.loss`.
+    pub gradients: Gradients<B>,
+    /// Latents that were active on at least one row. `[features]`
+    pub fired: Tensor<B, 1, Bool>,
+}
+
+/// Metrics of a batch without gradients, for evaluation; `x` is `[batch, d_in]`.
+pub fn batch_stats<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, l1_coefficient: f64) -> BatchStats<B> {
+    let forward = sae.forward(x.clone());
+    let parts = Parts::new(sae, &x, &forward.latents, &forward.reconstruction);
+    let loss = parts.mse.clone() + parts.l1.clone().mul_scalar(l1_coefficient);
+    parts.into_stats(loss, forward.active, None)
+}
+
+/// Loss, metrics and gradients of one batch `x` (`[batch, d_in]`).
+pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: &Objective<B>) -> StepResult<B> {
+    let forward = sae.forward(x.clone());
+    let parts = Parts::new(sae, &x, &forward.latents, &forward.reconstruction);
+    let fired = forward.active.clone().any_dim(0).squeeze_dim(0);
+    let rows = x.dims()[0] as f64;
+    let error = forward.reconstruction.clone() - x.clone();
+
+    let (loss, auxk, d_pre, w_dec_grad, b_dec_grad) = match objective {
+        Objective::Relu { l1_coefficient } => {
+            let lambda = *l1_coefficient;
+            let d_recon = error.mul_scalar(2.0 / rows);
+            let norms = parts.norms.clone();
+            // ∂/∂W_dec of the penalty: λ/B · (Σ_b f_bi) · W_dec,i / n_i.
+            let latent_mass = forward.latents.clone().sum_dim(0).transpose(); // [features, 1]
+            let penalty_grad = sae.w_dec.clone() / norms.clone().unsqueeze_dim(1) * latent_mass.mul_scalar(lambda / rows);
+            let w_dec_grad = forward.latents.clone().transpose().matmul(d_recon.clone()) + penalty_grad;
+            let d_latents = d_recon.clone().matmul(sae.w_dec.clone().transpose()) + norms.mul_scalar(lambda / rows).unsqueeze();
+            let d_pre = d_latents.mask_fill(forward.active.clone().bool_not(), 0.0);
+            let loss = parts.mse.clone() + parts.l1.clone().mul_scalar(lambda);
+            (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
+        }
+        Objective::TopK { auxk_coefficient, auxk_k, dead } => {
+            let variance = parts.variance.clone().unsqueeze();
+            let d_recon = error.clone().mul_scalar(2.0) / variance.clone();
+            let mut w_dec_grad = forward.latents.clone().transpose().matmul(d_recon.clone());
+            let mut d_pre =
+                d_recon.clone().matmul(sae.w_dec.clone().transpose()).mask_fill(forward.active.clone().bool_not(), 0.0);
+
+            let aux = auxk_terms(sae, &forward.pre, error.neg().detach(), dead, *auxk_k, *auxk_coefficient);
+            w_dec_grad = w_dec_grad + aux.w_dec_grad;
+            d_pre = d_pre + aux.d_pre;
+            let loss = parts.fvu.clone() + aux.loss.clone().mul_scalar(*auxk_coefficient);
+            (loss, Some(aux.loss), d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
+        }
+    };
+
+    let b_enc_grad: Tensor<B, 1> = d_pre.clone().sum_dim(0).squeeze_dim(0);
+    let w_enc_grad = forward.input.clone().transpose().matmul(d_pre);
+    // When the encoder's input is x - b_dec, b_dec also reaches the loss through it.
+    let b_dec_grad = if sae.apply_b_dec_to_input {
+        b_dec_grad - sae.w_enc.clone().matmul(b_enc_grad.clone().unsqueeze_dim(1)).squeeze_dim(1)
+    } else {
+        b_dec_grad
+    };
+    StepResult {
+        stats: parts.into_stats(loss, forward.active, auxk),
+        gradients: Gradients { w_enc: w_enc_grad, b_enc: b_enc_grad, w_dec: w_dec_grad, b_dec: b_dec_grad },
+        fired,
+    }
+}
+
+/// Loss terms every objective reports.
+struct Parts<B: Backend> {
+    mse: Tensor<B, 1>,
+    fvu: Tensor<B, 1>,
+    l1: Tensor<B, 1>,
+    variance: Tensor<B, 1>,
+    norms: Tensor<B, 1>,
+}
+
+impl<B: Backend> Parts<B> {
+    fn new(sae: &Sae<B>, x: &Tensor<B, 2>, latents: &Tensor<B, 2>, reconstruction: &Tensor<B, 2>) -> Self {
+        let rows = x.dims()[0] as f64;
+        let squared_error = (reconstruction.clone() - x.clone()).square().sum();
+        let variance = total_variance(x.clone());
+        let norms = sae.decoder_norms();
+        let l1 = latents.clone().matmul(norms.clone().unsqueeze_dim(1)).sum().div_scalar(rows);
+        Parts { mse: squared_error.clone().div_scalar(rows), fvu: squared_error / variance.clone(), l1, variance, norms }
+    }
+
+    fn into_stats(self, loss: Tensor<B, 1>, active: Tensor<B, 2, Bool>, auxk: Option<Tensor<B, 1>>) -> BatchStats<B> {
+        let rows = active.dims()[0] as f64;
+        let l0 = active.float().sum().div_scalar(rows);
+        BatchStats { loss, mse: self.mse, fvu: self.fvu, l1: self.l1, l0, auxk }
+    }
+}
+
+/// `Σ_b ‖x_b - x̄‖²` over the rows of `x`. `[batch, d] -> [1]`
+pub fn total_variance<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
+    let mean = x.clone().mean_dim(0);
+    (x - mean).square().sum()
+}
+
+/// The AuxK loss and its gradient contributions.
+struct AuxK<B: Backend> {
+    loss: Tensor<B, 1>,
+    d_pre: Tensor<B, 2>,
+    w_dec_grad: Tensor<B, 2>,
+}
+
+/// AuxK: reconstruct the residual `target = x - x̂` (detached) from the `k_aux` largest
+/// pre-activations among dead latents. Live latents are masked to -∞ before the top-k and so
+/// contribute nothing; with no dead latent at all, the loss and its gradients are zero.
+fn auxk_terms<B: Backend>(
+    sae: &Sae<B>,
+    pre: &Tensor<B, 2>,
+    target: Tensor<B, 2>,
+    dead: &Tensor<B, 1, Bool>,
+    auxk_k: usize,
+    coefficient: f64,
+) -> AuxK<B> {
+    let features = pre.dims()[1];
+    let live = dead.clone().bool_not().unsqueeze::<2>().expand(pre.shape());
+    let (latents, active) = top_k_relu(pre.clone().mask_fill(live, f32::NEG_INFINITY), auxk_k.min(features));
+    let any_dead = dead.clone().any().float();
+    let reconstruction = latents.clone().matmul(sae.w_dec.clone());
+    let residual = reconstruction - target.clone();
+    let variance = total_variance(target).unsqueeze();
+    let loss = residual.clone().square().sum().unsqueeze() / variance.clone();
+    let d_recon = residual.mul_scalar(2.0 * coefficient) / variance;
+    let w_dec_grad = latents.transpose().matmul(d_recon.clone());
+    let d_pre = d_recon.matmul(sae.w_dec.clone().transpose()).mask_fill(active.bool_not(), 0.0);
+    AuxK { loss: loss.squeeze_dim(0) * any_dead, d_pre, w_dec_grad }
+}
+
+/// Removes from each decoder-row gradient its component along that row, so that a step keeps
+/// unit-norm rows at unit norm to first order (Gao et al. 2024, §2.4).
+///
+/// # Shapes
+/// `w_dec`, `gradient`: `[features, d_in]`, rows of `w_dec` of unit norm.
+pub fn project_out_parallel<B: Backend>(w_dec: &Tensor<B, 2>, gradient: Tensor<B, 2>) -> Tensor<B, 2> {
+    let along = (gradient.clone() * w_dec.clone()).sum_dim(1);
+    gradient - w_dec.clone() * along
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::init_sae;
+    use crate::model::Activation;
+    use crate::test_util::{device, tensor2, to_vec, Cpu};
+    use burn::backend::Autodiff;
+    use burn::tensor::{Distribution, TensorData};
+
+    type Ad = Autodiff<Cpu>;
+
+    fn random_input<B: Backend>(rows: usize, d: usize) -> Tensor<B, 2> {
+        let data: Vec<f32> = (0..rows * d).map(|i| ((i * 7919 % 113) as f32 / 113.0 - 0.4) * 2.0).collect();
+        Tensor::from_data(TensorData::new(data, [rows, d]), &Default::default())
+    }
+
+    /// A small SAE with non-trivial biases, on the autodiff backend, tracking gradients.
+    fn tracked_sae(activation: Activation, apply_b_dec: bool) -> Sae<Ad> {
+        let mut sae = init_sae::<Ad>(6, 12, activation, 0.5, 11, &Default::default());
+        sae.b_enc = Tensor::random([12], Distribution::Uniform(-0.2, 0.2), &Default::default());
+        sae.b_dec = Tensor::random([6], Distribution::Uniform(-0.2, 0.2), &Default::default());
+        sae.apply_b_dec_to_input = apply_b_dec;
+        Sae {
+            w_enc: sae.w_enc.require_grad(),
+            b_enc: sae.b_enc.require_grad(),
+            w_dec: sae.w_dec.require_grad(),
+            b_dec: sae.b_dec.require_grad(),
+            ..sae
+        }
+    }
+
+    fn assert_close<const D: usize>(name: &str, manual: Tensor<Cpu, D>, auto: Tensor<Cpu, D>) {
+        let (m, a) = (to_vec(manual), to_vec(auto));
+        let scale = a.iter().fold(1e-6f32, |s, v| s.max(v.abs()));
+        for (i, (x, y)) in m.iter().zip(&a).enumerate() {
+            assert!((x - y).abs() <= 2e-4 * scale, "{name}[{i}]: manual {x} vs autodiff {y}");
+        }
+    }
+
+    fn check_against_autodiff(sae: Sae<Ad>, objective: Objective<Ad>) {
+        let result = loss_and_gradients(&sae, random_input::<Ad>(9, 6), &objective);
+        let grads = result.stats.loss.backward();
+        assert_close("w_enc", result.gradients.w_enc.inner(), sae.w_enc.grad(&grads).unwrap());
+        assert_close("b_enc", result.gradients.b_enc.inner(), sae.b_enc.grad(&grads).unwrap());
+        assert_close("w_dec", result.gradients.w_dec.inner(), sae.w_dec.grad(&grads).unwrap());
+        assert_close("b_dec", result.gradients.b_dec.inner(), sae.b_dec.grad(&grads).unwrap());
+    }
+
+    #[test]
+    fn autodiff_agrees_relu() {
+        check_against_autodiff(tracked_sae(Activation::Relu, false), Objective::Relu { l1_coefficient: 0.7 });
+    }
+
+    #[test]
+    fn autodiff_agrees_relu_with_b_dec_subtracted() {
+        check_against_autodiff(tracked_sae(Activation::Relu, true), Objective::Relu { l1_coefficient: 0.3 });
+    }
+
+    #[test]
+    fn autodiff_agrees_topk_with_auxk() {
+        let dead = Tensor::<Ad, 1, Bool>::from_data(
+            TensorData::new((0..12).map(|i| i % 3 == 0).collect::<Vec<_>>(), [12]),
+            &Default::default(),
+        );
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead };
+        check_against_autodiff(tracked_sae(Activation::TopK { k: 4 }, true), objective);
+    }
+
+    #[test]
+    fn auxk_is_zero_without_dead_latents() {
+        let sae = init_sae::<Cpu>(6, 12, Activation::TopK { k: 4 }, 1.0, 1, &device());
+        let dead = Tensor::<Cpu, 1, Bool>::from_data(TensorData::new(vec![false; 12], [12]), &device());
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead };
+        let result = loss_and_gradients(&sae, random_input::<Cpu>(9, 6), &objective);
+        assert_eq!(to_vec(result.stats.auxk.unwrap()), vec![0.0]);
+        assert_eq!(to_vec(result.stats.loss), to_vec(result.stats.fvu));
+    }
+
+    #[test]
+    fn perfect_reconstruction_has_zero_fvu_and_mse() {
+        // Identity SAE on non-negative inputs: x̂ = x exactly.
+        let sae = Sae::<Cpu> {
+            w_enc: tensor2(&[[1.0, 0.0], [0.0, 1.0]]),
+            b_enc: Tensor::zeros([2], &device()),
+            w_dec: tensor2(&[[1.0, 0.0], [0.0, 1.0]]),
+            b_dec: Tensor::zeros([2], &device()),
+            activation: Activation::Relu,
+            apply_b_dec_to_input: false,
+        };
+        let stats = batch_stats(&sae, tensor2(&[[1.0, 2.0], [3.0, 0.0]]), 5.0);
+        assert_eq!(to_vec(stats.mse), vec![0.0]);
+        assert_eq!(to_vec(stats.fvu), vec![0.0]);
+        // L1 = mean over rows of Σ f_i·‖W_dec,i‖ = (3 + 3) / 2; loss = 0 + 5·3.
+        assert_eq!(to_vec(stats.l1), vec![3.0]);
+        assert_eq!(to_vec(stats.loss), vec![15.0]);
+        assert_eq!(to_vec(stats.l0), vec![1.5]);
+    }
+
+    #[test]
+    fn projection_removes_the_parallel_component() {
+        let w = tensor2(&[[1.0, 0.0], [0.0, 1.0]]);
+        let g = tensor2(&[[3.0, 4.0], [5.0, 6.0]]);
+        assert_eq!(to_vec(project_out_parallel(&w, g)), vec![0.0, 4.0, 5.0, 0.0]);
+    }
+}

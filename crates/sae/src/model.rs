@@ -1,0 +1,177 @@
+//! The SAE's parameters and its forward pass.
+
+use burn::tensor::backend::Backend;
+use burn::tensor::{Bool, Int, Tensor};
+
+/// How pre-activations become latents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `f = max(pre, 0)`.
+    Relu,
+    /// Keep the `k` largest pre-activations of each row, then ReLU; zero the rest.
+    TopK {
+        /// Latents kept per row.
+        k: usize,
+    },
+}
+
+/// A sparse autoencoder `x̂ = f(W_encᵀ-style encode(x))·W_dec + b_dec`, in SAELens's layout.
+///
+/// # Shapes
+/// - `w_enc`: `[d_in, features]`
+/// - `b_enc`: `[features]`
+/// - `w_dec`: `[features, d_in]` (row `i` is latent `i`'s decoder direction)
+/// - `b_dec`: `[d_in]`
+#[derive(Debug, Clone)]
+pub struct Sae<B: Backend> {
+    /// Encoder weights.
+    pub w_enc: Tensor<B, 2>,
+    /// Encoder bias.
+    pub b_enc: Tensor<B, 1>,
+    /// Decoder weights.
+    pub w_dec: Tensor<B, 2>,
+    /// Decoder bias.
+    pub b_dec: Tensor<B, 1>,
+    /// The latent nonlinearity.
+    pub activation: Activation,
+    /// Whether `b_dec` is subtracted from the input before encoding. Anthropic's April-2024
+    /// recipe does not (false); Gao et al.'s TopK SAE does (b_pre, true).
+    pub apply_b_dec_to_input: bool,
+}
+
+/// Everything the forward pass computed, kept for the backward pass and for metrics.
+#[derive(Debug, Clone)]
+pub struct ForwardOutput<B: Backend> {
+    /// The encoder's input: `x`, or `x - b_dec` when `apply_b_dec_to_input`. `[batch, d_in]`
+    pub input: Tensor<B, 2>,
+    /// Pre-activations `input·W_enc + b_enc`. `[batch, features]`
+    pub pre: Tensor<B, 2>,
+    /// Latents. `[batch, features]`
+    pub latents: Tensor<B, 2>,
+    /// Where a latent is active (nonzero); the activation's derivative is 1 there, 0 elsewhere. `[batch, features]`
+    pub active: Tensor<B, 2, Bool>,
+    /// Reconstruction `latents·W_dec + b_dec`. `[batch, d_in]`
+    pub reconstruction: Tensor<B, 2>,
+}
+
+impl<B: Backend> Sae<B> {
+    /// Number of latents.
+    pub fn features(&self) -> usize {
+        self.w_dec.dims()[0]
+    }
+
+    /// Input width.
+    pub fn d_in(&self) -> usize {
+        self.w_dec.dims()[1]
+    }
+
+    /// The encoder's input for `x`. `[batch, d_in] -> [batch, d_in]`
+    pub fn encoder_input(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        if self.apply_b_dec_to_input {
+            x - self.b_dec.clone().unsqueeze()
+        } else {
+            x
+        }
+    }
+
+    /// Pre-activations of an encoder input. `[batch, d_in] -> [batch, features]`
+    pub fn pre_activations(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
+        input.matmul(self.w_enc.clone()) + self.b_enc.clone().unsqueeze()
+    }
+
+    /// Latents from pre-activations, and the mask of active latents.
+    /// `[batch, features] -> ([batch, features], [batch, features])`
+    pub fn activate(&self, pre: Tensor<B, 2>) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
+        match self.activation {
+            Activation::Relu => {
+                let active = pre.clone().greater_elem(0.0);
+                (pre.mask_fill(active.clone().bool_not(), 0.0), active)
+            }
+            Activation::TopK { k } => top_k_relu(pre, k),
+        }
+    }
+
+    /// Reconstruction from latents. `[batch, features] -> [batch, d_in]`
+    pub fn decode(&self, latents: Tensor<B, 2>) -> Tensor<B, 2> {
+        latents.matmul(self.w_dec.clone()) + self.b_dec.clone().unsqueeze()
+    }
+
+    /// The whole forward pass. `[batch, d_in] -> ForwardOutput`
+    pub fn forward(&self, x: Tensor<B, 2>) -> ForwardOutput<B> {
+        let input = self.encoder_input(x);
+        let pre = self.pre_activations(input.clone());
+        let (latents, active) = self.activate(pre.clone());
+        let reconstruction = self.decode(latents.clone());
+        ForwardOutput { input, pre, latents, active, reconstruction }
+    }
+
+    /// L2 norm of each decoder row. `[features]`
+    pub fn decoder_norms(&self) -> Tensor<B, 1> {
+        self.w_dec.clone().square().sum_dim(1).sqrt().squeeze_dim(1)
+    }
+}
+
+/// `relu(topk(pre, k))` scattered back to full width: exactly the `k` largest entries of
+/// each row survive (then those that are not positive are zeroed by the ReLU).
+///
+/// # Shapes
+/// `pre`: `[batch, features]` → latents and active mask, both `[batch, features]`.
+pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
+    let (values, indices): (Tensor<B, 2>, Tensor<B, 2, Int>) = pre.clone().topk_with_indices(k, 1);
+    let latents = pre.zeros_like().scatter(1, indices, values.clamp_min(0.0), burn::tensor::IndexingUpdateOp::Add);
+    let active = latents.clone().greater_elem(0.0);
+    (latents, active)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{tensor1, tensor2, to_vec, Cpu};
+
+    fn two_by_two() -> Sae<Cpu> {
+        // d_in = 2, features = 2: encoder and decoder are the identity.
+        Sae {
+            w_enc: tensor2(&[[1.0, 0.0], [0.0, 1.0]]),
+            b_enc: tensor1(&[0.0, -1.0]),
+            w_dec: tensor2(&[[1.0, 0.0], [0.0, 2.0]]),
+            b_dec: tensor1(&[0.5, 0.5]),
+            activation: Activation::Relu,
+            apply_b_dec_to_input: false,
+        }
+    }
+
+    #[test]
+    fn relu_forward_by_hand() {
+        let sae = two_by_two();
+        let out = sae.forward(tensor2(&[[3.0, 0.5], [-1.0, 4.0]]));
+        // pre = x + b_enc = [[3, -0.5], [-1, 3]] → f = [[3, 0], [0, 3]]
+        assert_eq!(to_vec(out.pre), vec![3.0, -0.5, -1.0, 3.0]);
+        assert_eq!(to_vec(out.latents), vec![3.0, 0.0, 0.0, 3.0]);
+        // x̂ = f·W_dec + b_dec = [[3.5, 0.5], [0.5, 6.5]]
+        assert_eq!(to_vec(out.reconstruction), vec![3.5, 0.5, 0.5, 6.5]);
+    }
+
+    #[test]
+    fn b_dec_is_subtracted_only_when_asked() {
+        let mut sae = two_by_two();
+        sae.apply_b_dec_to_input = true;
+        let out = sae.forward(tensor2(&[[3.0, 0.5]]));
+        // input = x - b_dec = [2.5, 0]; pre = [2.5, -1]
+        assert_eq!(to_vec(out.pre), vec![2.5, -1.0]);
+    }
+
+    #[test]
+    fn top_k_keeps_the_k_largest_positive_entries() {
+        // 2×4 example: row 0 keeps 5 and 3; row 1 keeps 2 and zeroes -1 (ReLU).
+        let pre = tensor2(&[[1.0, 5.0, -2.0, 3.0], [-4.0, -1.0, 2.0, -3.0]]);
+        let (latents, active) = top_k_relu(pre, 2);
+        assert_eq!(to_vec(latents), vec![0.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 0.0]);
+        let active: Vec<bool> = active.into_data().to_vec().unwrap();
+        assert_eq!(active, vec![false, true, false, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn decoder_norms_by_hand() {
+        assert_eq!(to_vec(two_by_two().decoder_norms()), vec![1.0, 2.0]);
+    }
+}

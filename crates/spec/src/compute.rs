@@ -1,0 +1,68 @@
+//! Compute and memory accounting for SAE training: the single place that counts them.
+//!
+//! The planner, the run store, the trainer's `final.json` and the fitter's κ all use these
+//! functions, so that "compute" means one thing everywhere (SCALING.md §1.6, pitfall 3).
+//!
+//! A dense SAE step on one token costs `12·d·F` FLOP: the forward pass is two matmuls of
+//! `2·d·F` each (encoder, decoder), the backward pass twice that (gradients with respect to
+//! the inputs and the weights of both). Biases, the activation function, the L1 term and the
+//! optimiser are lower-order and not counted. TopK runs are counted as dense too, which is
+//! what saescale executes.
+
+/// FLOP per training token of a dense SAE step with input width `d_in` and `features` latents.
+pub fn flops_per_token(d_in: usize, features: usize) -> f64 {
+    12.0 * d_in as f64 * features as f64
+}
+
+/// Total training FLOP of `steps` steps of `batch_size` tokens.
+pub fn run_flops(d_in: usize, features: usize, steps: u64, batch_size: usize) -> f64 {
+    flops_per_token(d_in, features) * steps as f64 * batch_size as f64
+}
+
+/// Steps that spend `budget` FLOP at this size: `S = C / (12·d·F·batch)`, rounded down.
+pub fn steps_for_budget(budget: f64, d_in: usize, features: usize, batch_size: usize) -> u64 {
+    (budget / (flops_per_token(d_in, features) * batch_size as f64)).floor() as u64
+}
+
+/// Bytes of device memory one training step needs, estimated.
+///
+/// Counts f32 parameters (`2·d·F + F + d`), their gradients and Adam's two moments (4× the
+/// parameters in all), and the step's activations: the input, reconstruction and error
+/// `[batch, d]`, and the pre-activations, latents and their gradient `[batch, F]`. Allocator
+/// slack and framework workspace are not included; treat it as a lower bound.
+pub fn training_memory_bytes(d_in: usize, features: usize, batch_size: usize) -> u64 {
+    let (d, f, b) = (d_in as u64, features as u64, batch_size as u64);
+    let parameters = 2 * d * f + f + d;
+    let activations = 3 * b * d + 3 * b * f;
+    4 * (4 * parameters + activations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dense_step_is_twelve_d_f_per_token() {
+        assert_eq!(flops_per_token(256, 4096), 12.0 * 256.0 * 4096.0);
+        assert_eq!(run_flops(2, 3, 5, 7), 12.0 * 2.0 * 3.0 * 5.0 * 7.0);
+    }
+
+    #[test]
+    fn steps_for_budget_inverts_run_flops() {
+        let budget = run_flops(64, 1024, 1000, 256);
+        assert_eq!(steps_for_budget(budget, 64, 1024, 256), 1000);
+        assert_eq!(steps_for_budget(budget - 1.0, 64, 1024, 256), 999);
+    }
+
+    #[test]
+    fn memory_counts_parameters_adam_and_activations() {
+        // d = 1, F = 1, batch 1: 2·d·F + F + d = 4 parameters, ×4 (weights, gradients,
+        // two Adam moments) = 16 floats, plus 3·b·d + 3·b·F = 6 activations: 22 floats.
+        assert_eq!(training_memory_bytes(1, 1, 1), 22 * 4);
+        // Activations grow with the batch, parameters do not.
+        assert_eq!(
+            training_memory_bytes(1, 1, 2) - training_memory_bytes(1, 1, 1),
+            6 * 4
+        );
+    }
+}

@@ -1,0 +1,417 @@
+//! [`RunSpec`]: everything that defines one SAE training run.
+//!
+//! Defaults, with their sources:
+//! - `relu`: Anthropic, "Circuits Updates — April 2024" (SCALING.md §1.3): λ = 5, decoder
+//!   columns of norm 0.1, Adam β = (0.9, 0.999), lr 5e-5, lr decayed linearly to 0 over the
+//!   last 20% of steps, λ warmed up linearly over the first 5%, global grad-norm clip at 1,
+//!   batch 4096.
+//! - `topk`: Gao et al. 2024, arXiv:2406.04093, and its released code (SCALING.md §1.7):
+//!   AuxK coefficient 1/32, Adam ε = 6.25e-10, no gradient clipping, dead latent = not fired
+//!   in 10M tokens; k_aux = d_in/2 and lr = 2e-4/√(F/2^14) follow EleutherAI's sparsify
+//!   (HEAD 9d3b136c). The lr decay over the last 20% is kept for topk as well, so that every
+//!   run's final loss is an annealed end point (SCALING.md pitfall 9).
+
+use serde::{Deserialize, Serialize};
+
+use saescale_data::DataConfig;
+
+use crate::{Error, Result};
+
+/// One SAE training run, as written in a run file.
+///
+/// Optional fields whose default depends on the architecture are `None` as written and
+/// `Some` after [`RunSpec::resolve`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSpec {
+    /// A label for humans (progress bars, reports); it does not affect training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Seed of the SAE's initial weights (the data has its own seed in `[data]`).
+    #[serde(default)]
+    pub seed: u64,
+    /// Matmul precision; unset means f32 on the CPU and bf16 on CUDA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
+    /// Where the activations come from.
+    pub data: DataConfig,
+    /// The autoencoder.
+    pub sae: SaeSpec,
+    /// Optimiser and schedule.
+    pub train: TrainSpec,
+    /// Final evaluation on the held-out split.
+    #[serde(default)]
+    pub eval: EvalSpec,
+    /// Logging and checkpoint cadence; never changes the trained weights.
+    #[serde(default)]
+    pub log: LogSpec,
+}
+
+/// SAE architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    /// ReLU latents with a decoder-norm-weighted L1 penalty (Anthropic, April 2024).
+    Relu,
+    /// The k largest pre-activations kept, no penalty, AuxK loss (Gao et al. 2024).
+    Topk,
+}
+
+/// Precision of the matrix multiplications; weights and optimiser state stay f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Precision {
+    /// Full f32.
+    F32,
+    /// TensorFloat-32 matmuls (CUDA only).
+    Tf32,
+    /// bfloat16 matmul inputs, f32 accumulation (CUDA only).
+    Bf16,
+}
+
+/// The `[sae]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SaeSpec {
+    /// `relu` or `topk`.
+    pub architecture: Architecture,
+    /// Number of latents F (`d_sae` in SAELens).
+    pub features: usize,
+    /// Active latents per token (topk only; required there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<usize>,
+    /// Final L1 coefficient λ (relu only; default 5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1_coefficient: Option<f64>,
+    /// L2 norm of each decoder column at initialisation (relu only; default 0.1). TopK
+    /// decoders are unit-norm throughout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoder_init_norm: Option<f64>,
+}
+
+/// The `[train]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// Optimiser steps.
+    pub steps: u64,
+    /// Tokens per step.
+    #[serde(default = "defaults::batch_size")]
+    pub batch_size: usize,
+    /// Peak learning rate (relu default 5e-5; topk default 2e-4/√(F/2^14)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lr: Option<f64>,
+    /// Adam β1.
+    #[serde(default = "defaults::adam_beta1")]
+    pub adam_beta1: f64,
+    /// Adam β2.
+    #[serde(default = "defaults::adam_beta2")]
+    pub adam_beta2: f64,
+    /// Adam ε (relu default 1e-8, as PyTorch; topk default 6.25e-10, Gao et al.).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adam_epsilon: Option<f64>,
+    /// Fraction of steps at the end over which the lr decays linearly to 0.
+    #[serde(default = "defaults::lr_decay_fraction")]
+    pub lr_decay_fraction: f64,
+    /// Fraction of steps at the start over which λ rises linearly from 0 (relu only; 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l1_warmup_fraction: Option<f64>,
+    /// Clip the global gradient norm to this value; 0 disables (relu 1, topk 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grad_clip_norm: Option<f64>,
+    /// Weight of the AuxK loss (topk only; 1/32).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auxk_coefficient: Option<f64>,
+    /// Dead latents used by the AuxK loss (topk only; d_in/2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auxk_k: Option<usize>,
+    /// A latent is dead when it has not fired in this many training tokens.
+    #[serde(default = "defaults::dead_window_tokens")]
+    pub dead_window_tokens: u64,
+    /// Training rows sampled to estimate the normalisation constant (E‖s·x‖ = √d_in).
+    #[serde(default = "defaults::normalization_rows")]
+    pub normalization_rows: usize,
+}
+
+/// The `[eval]` section: the final evaluation on the held-out split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalSpec {
+    /// Held-out rows evaluated at the end of training.
+    #[serde(default = "defaults::eval_rows")]
+    pub rows: usize,
+}
+
+/// The `[log]` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSpec {
+    /// Write a line to `metrics.jsonl` every this many steps (and at the last step).
+    #[serde(default = "defaults::log_every")]
+    pub every_steps: u64,
+    /// Write the trainer state every this many steps (and on SIGTERM/SIGINT).
+    #[serde(default = "defaults::checkpoint_every")]
+    pub checkpoint_every_steps: u64,
+}
+
+impl Default for EvalSpec {
+    fn default() -> Self {
+        EvalSpec { rows: defaults::eval_rows() }
+    }
+}
+
+impl Default for LogSpec {
+    fn default() -> Self {
+        LogSpec { every_steps: defaults::log_every(), checkpoint_every_steps: defaults::checkpoint_every() }
+    }
+}
+
+mod defaults {
+    pub fn batch_size() -> usize {
+        4096
+    }
+    pub fn adam_beta1() -> f64 {
+        0.9
+    }
+    pub fn adam_beta2() -> f64 {
+        0.999
+    }
+    pub fn lr_decay_fraction() -> f64 {
+        0.2
+    }
+    pub fn dead_window_tokens() -> u64 {
+        10_000_000
+    }
+    pub fn normalization_rows() -> usize {
+        65_536
+    }
+    pub fn eval_rows() -> usize {
+        65_536
+    }
+    pub fn log_every() -> u64 {
+        100
+    }
+    pub fn checkpoint_every() -> u64 {
+        1000
+    }
+}
+
+impl RunSpec {
+    /// Parses a run file.
+    ///
+    /// # Errors
+    /// [`Error::Parse`] with line and column for syntax errors, unknown keys, missing keys
+    /// and wrong types.
+    pub fn from_toml_str(text: &str) -> Result<Self> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// The resolved spec as TOML, which [`RunSpec::from_toml_str`] reads back unchanged.
+    pub fn to_toml_string(&self) -> String {
+        // Serialising plain structs of numbers, strings and enums cannot fail.
+        toml::to_string(self).expect("a RunSpec always serialises to TOML")
+    }
+
+    /// Width of the activations.
+    pub fn d_in(&self) -> usize {
+        self.data.d_in()
+    }
+
+    /// Fills every architecture-dependent default and checks every value.
+    ///
+    /// # Errors
+    /// [`Error::Invalid`] naming the first offending key: out of range, or set for an
+    /// architecture it does not apply to.
+    pub fn resolve(mut self) -> Result<Self> {
+        self.data.validate()?;
+        let d_in = self.d_in();
+        let features = self.sae.features;
+        if features == 0 {
+            return Err(Error::invalid("sae.features", "must be a positive integer"));
+        }
+        match self.sae.architecture {
+            Architecture::Relu => {
+                for (key, set) in [
+                    ("sae.k", self.sae.k.is_some()),
+                    ("train.auxk_coefficient", self.train.auxk_coefficient.is_some()),
+                    ("train.auxk_k", self.train.auxk_k.is_some()),
+                ] {
+                    if set {
+                        return Err(Error::invalid(key, "applies to architecture = \"topk\" only"));
+                    }
+                }
+                self.sae.l1_coefficient.get_or_insert(5.0);
+                self.sae.decoder_init_norm.get_or_insert(0.1);
+                self.train.lr.get_or_insert(5e-5);
+                self.train.adam_epsilon.get_or_insert(1e-8);
+                self.train.l1_warmup_fraction.get_or_insert(0.05);
+                self.train.grad_clip_norm.get_or_insert(1.0);
+            }
+            Architecture::Topk => {
+                for (key, set) in [
+                    ("sae.l1_coefficient", self.sae.l1_coefficient.is_some()),
+                    ("train.l1_warmup_fraction", self.train.l1_warmup_fraction.is_some()),
+                ] {
+                    if set {
+                        return Err(Error::invalid(key, "applies to architecture = \"relu\" only"));
+                    }
+                }
+                if self.sae.decoder_init_norm.is_some() {
+                    return Err(Error::invalid("sae.decoder_init_norm", "does not apply to topk: its decoder rows are kept at unit norm"));
+                }
+                match self.sae.k {
+                    None => return Err(Error::invalid("sae.k", "is required for architecture = \"topk\"")),
+                    Some(k) if k == 0 || k > features => {
+                        return Err(Error::invalid("sae.k", format!("must be between 1 and sae.features ({features}), got {k}")))
+                    }
+                    Some(_) => {}
+                }
+                self.train.lr.get_or_insert(2e-4 / (features as f64 / 16384.0).sqrt());
+                self.train.adam_epsilon.get_or_insert(6.25e-10);
+                self.train.grad_clip_norm.get_or_insert(0.0);
+                self.train.auxk_coefficient.get_or_insert(1.0 / 32.0);
+                self.train.auxk_k.get_or_insert((d_in / 2).clamp(1, features));
+            }
+        }
+        self.check_ranges()?;
+        Ok(self)
+    }
+
+    /// Range checks on a spec whose defaults are filled.
+    fn check_ranges(&self) -> Result<()> {
+        let (sae, train) = (&self.sae, &self.train);
+        let positive = |key: &str, value: Option<f64>| match value {
+            Some(v) if !(v > 0.0 && v.is_finite()) => Err(Error::invalid(key, format!("must be a positive number, got {v}"))),
+            _ => Ok(()),
+        };
+        let non_negative = |key: &str, value: Option<f64>| match value {
+            Some(v) if !(v >= 0.0 && v.is_finite()) => Err(Error::invalid(key, format!("must be a number >= 0, got {v}"))),
+            _ => Ok(()),
+        };
+        let fraction = |key: &str, value: Option<f64>| match value {
+            Some(v) if !(0.0..=1.0).contains(&v) => Err(Error::invalid(key, format!("must be between 0 and 1, got {v}"))),
+            _ => Ok(()),
+        };
+        let beta = |key: &str, v: f64| {
+            if (0.0..1.0).contains(&v) {
+                Ok(())
+            } else {
+                Err(Error::invalid(key, format!("must be in [0, 1), got {v}")))
+            }
+        };
+        let count = |key: &str, v: u64| if v == 0 { Err(Error::invalid(key, "must be a positive integer")) } else { Ok(()) };
+
+        non_negative("sae.l1_coefficient", sae.l1_coefficient)?;
+        positive("sae.decoder_init_norm", sae.decoder_init_norm)?;
+        count("train.steps", train.steps)?;
+        count("train.batch_size", train.batch_size as u64)?;
+        positive("train.lr", train.lr)?;
+        beta("train.adam_beta1", train.adam_beta1)?;
+        beta("train.adam_beta2", train.adam_beta2)?;
+        positive("train.adam_epsilon", train.adam_epsilon)?;
+        fraction("train.lr_decay_fraction", Some(train.lr_decay_fraction))?;
+        fraction("train.l1_warmup_fraction", train.l1_warmup_fraction)?;
+        non_negative("train.grad_clip_norm", train.grad_clip_norm)?;
+        non_negative("train.auxk_coefficient", train.auxk_coefficient)?;
+        if let Some(auxk_k) = train.auxk_k {
+            count("train.auxk_k", auxk_k as u64)?;
+        }
+        count("train.dead_window_tokens", train.dead_window_tokens)?;
+        count("train.normalization_rows", train.normalization_rows as u64)?;
+        count("eval.rows", self.eval.rows as u64)?;
+        count("log.every_steps", self.log.every_steps)?;
+        count("log.checkpoint_every_steps", self.log.checkpoint_every_steps)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL_RELU: &str = r#"
+        [data]
+        source = "synthetic"
+        d_in = 64
+        [sae]
+        architecture = "relu"
+        features = 512
+        [train]
+        steps = 100
+    "#;
+
+    fn parse(text: &str) -> Result<RunSpec> {
+        RunSpec::from_toml_str(text)?.resolve()
+    }
+
+    #[test]
+    fn relu_defaults_follow_anthropic_april_2024() {
+        let spec = parse(MINIMAL_RELU).unwrap();
+        assert_eq!(spec.sae.l1_coefficient, Some(5.0));
+        assert_eq!(spec.sae.decoder_init_norm, Some(0.1));
+        assert_eq!(spec.train.lr, Some(5e-5));
+        assert_eq!((spec.train.adam_beta1, spec.train.adam_beta2), (0.9, 0.999));
+        assert_eq!(spec.train.lr_decay_fraction, 0.2);
+        assert_eq!(spec.train.l1_warmup_fraction, Some(0.05));
+        assert_eq!(spec.train.grad_clip_norm, Some(1.0));
+        assert_eq!(spec.train.batch_size, 4096);
+        assert_eq!(spec.train.dead_window_tokens, 10_000_000);
+    }
+
+    #[test]
+    fn topk_defaults_follow_gao_and_sparsify() {
+        let text = MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 16").replace("512", "16384");
+        let spec = parse(&text).unwrap();
+        assert_eq!(spec.train.auxk_coefficient, Some(1.0 / 32.0));
+        assert_eq!(spec.train.auxk_k, Some(32));
+        assert_eq!(spec.train.adam_epsilon, Some(6.25e-10));
+        assert_eq!(spec.train.grad_clip_norm, Some(0.0));
+        // 2e-4/√(F/2^14) = 2e-4 at F = 2^14.
+        assert_eq!(spec.train.lr, Some(2e-4));
+    }
+
+    #[test]
+    fn resolving_twice_changes_nothing_and_toml_round_trips() {
+        let spec = parse(MINIMAL_RELU).unwrap();
+        assert_eq!(spec.clone().resolve().unwrap(), spec);
+        assert_eq!(RunSpec::from_toml_str(&spec.to_toml_string()).unwrap(), spec);
+    }
+
+    #[test]
+    fn bad_run_files_name_the_key() {
+        let cases = [
+            (MINIMAL_RELU.replace("features = 512", "features = 0"), "sae.features"),
+            (MINIMAL_RELU.replace("steps = 100", "steps = 0"), "train.steps"),
+            (MINIMAL_RELU.replace("steps = 100", "steps = 100\nlr = -1.0"), "train.lr"),
+            (MINIMAL_RELU.replace("features = 512", "features = 512\nk = 8"), "sae.k"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"topk\""), "sae.k"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 600"), "sae.k"),
+            (MINIMAL_RELU.replace("d_in = 64", "d_in = 0"), "data.d_in"),
+        ];
+        for (text, key) in cases {
+            match parse(&text) {
+                Err(Error::Invalid { field, .. }) => assert_eq!(field, key),
+                other => panic!("expected an error naming {key}, got {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn parse_errors_name_the_key_and_line() {
+        let unknown = MINIMAL_RELU.replace("steps = 100", "steps = 100\nlearning_rate = 1e-3");
+        let message = parse(&unknown).unwrap_err().to_string();
+        assert!(message.contains("learning_rate") && message.contains("line"), "{message}");
+
+        let wrong_type = MINIMAL_RELU.replace("features = 512", "features = \"many\"");
+        let message = parse(&wrong_type).unwrap_err().to_string();
+        assert!(message.contains("features") || message.contains("line 7"), "{message}");
+
+        let missing = MINIMAL_RELU.replace("steps = 100", "");
+        let message = parse(&missing).unwrap_err().to_string();
+        assert!(message.contains("steps"), "{message}");
+
+        let bad_arch = MINIMAL_RELU.replace("\"relu\"", "\"gated\"");
+        let message = parse(&bad_arch).unwrap_err().to_string();
+        assert!(message.contains("gated") && message.contains("relu"), "{message}");
+    }
+}

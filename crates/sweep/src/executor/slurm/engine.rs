@@ -1,0 +1,729 @@
+//! The loop behind [`super::run`], [`super::refresh`] and [`super::cancel`]: reconcile the
+//! store with the plan and the ledger, submit, poll, and apply what Slurm says to the runs.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::future::Future;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use tokio::time::Instant;
+
+use super::ledger::{Ledger, Submission, Task};
+use super::query::{self, Phase, Report, TaskInfo};
+use super::script;
+use super::SlurmConfig;
+use crate::executor::{Outcome, Placement};
+use crate::plan::{Plan, RunId};
+use crate::store::{now_rfc3339, write_atomic, Failure, RunState, RunStatus, RunStore, ATTEMPT_HEADER};
+use crate::supervise::{Event, Options, Summary};
+use crate::{Error, Result};
+
+/// Slurm's default `MaxArraySize` is 1001, so task indices up to 1000.
+const MAX_ARRAY_TASKS: usize = 1000;
+/// Interruptions after which a run is no longer resubmitted by itself (a run that is
+/// preempted over and over still waits for `sweep resume`).
+const MAX_INTERRUPTIONS: u32 = 100;
+/// Failed looks at the queue in a row (slurmctld down or overloaded) before giving up.
+const MAX_POLL_ERRORS: u32 = 20;
+
+/// A run whose Slurm task has not ended yet.
+#[derive(Debug, Clone)]
+struct Watch {
+    submission: usize,
+    task: usize,
+    /// When this manager first saw the task running (since its last requeue).
+    running_since: Option<Instant>,
+}
+
+/// How a task ended, as far as the manager can tell.
+#[derive(Debug, Clone, PartialEq)]
+enum Ending {
+    /// An outcome like a local attempt's; `cancelled` when someone scancelled it.
+    Ended { outcome: Outcome, cancelled: bool, how: String },
+    /// The task never started (its submission was lost, or Slurm forgot a job that never ran).
+    NotStarted,
+}
+
+pub(super) struct Engine<'a> {
+    plan: &'a Plan,
+    store: &'a RunStore,
+    options: &'a Options,
+    ledger: Ledger,
+    ledger_dirty: bool,
+    statuses: HashMap<RunId, RunStatus>,
+    watched: BTreeMap<RunId, Watch>,
+    resubmit: Vec<RunId>,
+    already_done: usize,
+    submitted: usize,
+    cancelled: usize,
+    busy: Duration,
+    poll_errors: u32,
+}
+
+impl<'a> Engine<'a> {
+    /// Reads the ledger of a locked store.
+    pub(super) fn open(plan: &'a Plan, store: &'a RunStore, options: &'a Options) -> Result<Self> {
+        if !store.is_locked() {
+            return Err(Error::NotLocked { dir: store.dir().to_path_buf() });
+        }
+        Ok(Engine {
+            plan,
+            store,
+            options,
+            ledger: Ledger::read(store.dir())?,
+            ledger_dirty: false,
+            statuses: HashMap::new(),
+            watched: BTreeMap::new(),
+            resubmit: Vec::new(),
+            already_done: 0,
+            submitted: 0,
+            cancelled: 0,
+            busy: Duration::ZERO,
+            poll_errors: 0,
+        })
+    }
+
+    fn emit(&self, event: Event) {
+        if let Some(events) = &self.options.events {
+            // Nobody listening is fine.
+            let _ = events.send(event);
+        }
+    }
+
+    /// Changes a run's status and writes it if anything changed.
+    fn update(&mut self, id: &RunId, change: impl FnOnce(&mut RunStatus)) -> Result<()> {
+        let Some(status) = self.statuses.get_mut(id) else { return Ok(()) };
+        let before = status.clone();
+        change(status);
+        if *status != before {
+            self.store.write_status(id, status)?;
+        }
+        Ok(())
+    }
+
+    fn write_ledger(&mut self) -> Result<()> {
+        if self.ledger_dirty {
+            self.ledger.write(self.store)?;
+            self.ledger_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Brings every run's status in line with its files and the ledger; runs with a task in
+    /// flight are watched, other unfinished ones wait for submission. Returns how many runs
+    /// are already done and already failed.
+    pub(super) fn reconcile(&mut self) -> Result<(usize, usize)> {
+        let (mut done, mut failed) = (0, 0);
+        for run in &self.plan.runs {
+            let id = run.id.clone();
+            let mut status = self.store.prepare(run)?;
+            let in_flight = self.ledger.in_flight(&id);
+            if self.store.is_finished(&id) {
+                if status.state != RunState::Done {
+                    status.state = RunState::Done;
+                    status.pid = None;
+                    status.reason = None;
+                    status.finished_at.get_or_insert_with(now_rfc3339);
+                    self.store.write_status(&id, &status)?;
+                }
+                if let Some((s, t)) = in_flight {
+                    self.ledger.submissions[s].tasks[t].settled = true;
+                    self.ledger_dirty = true;
+                }
+                done += 1;
+                self.statuses.insert(id, status);
+                continue;
+            }
+            if let Some((submission, task)) = in_flight {
+                self.watched.insert(id.clone(), Watch { submission, task, running_since: None });
+                self.statuses.insert(id, status);
+                continue;
+            }
+            let note = match status.state {
+                RunState::Pending => None,
+                RunState::Done => Some("status said done but final.json is missing; running again"),
+                RunState::Failed if !self.options.retry_failed => {
+                    failed += 1;
+                    self.statuses.insert(id, status);
+                    continue;
+                }
+                RunState::Failed => {
+                    status.attempts = 0;
+                    status.finished_at = None;
+                    Some("retrying a failed run")
+                }
+                RunState::Running => Some("its manager stopped while it ran; resumes from its checkpoint"),
+            };
+            if let Some(note) = note {
+                status.state = RunState::Pending;
+                status.pid = None;
+                status.reason = Some(note.into());
+                self.store.write_status(&id, &status)?;
+            }
+            self.statuses.insert(id.clone(), status);
+            self.resubmit.push(id);
+        }
+        self.already_done = done;
+        self.write_ledger()?;
+        Ok((done, failed))
+    }
+
+    /// Submits the runs waiting for it, as arrays of at most [`MAX_ARRAY_TASKS`] tasks.
+    async fn submit(&mut self, config: &SlurmConfig) -> Result<()> {
+        let mut runs = std::mem::take(&mut self.resubmit);
+        let flops = |id: &RunId| self.plan.run(id).map_or(0.0, |r| r.flops);
+        runs.sort_by(|a, b| flops(b).total_cmp(&flops(a)));
+        runs.dedup();
+        let dir = std::fs::canonicalize(self.store.dir()).map_err(Error::io("resolve", self.store.dir()))?;
+        let logs = dir.join(super::ledger::DIR).join("logs");
+        std::fs::create_dir_all(&logs).map_err(Error::io("create", &logs))?;
+        for chunk in runs.chunks(MAX_ARRAY_TASKS) {
+            let tasks = chunk
+                .iter()
+                .map(|id| Task { run: id.clone(), attempt: self.statuses.get(id).map_or(0, |s| s.attempts) + 1, settled: false, restarts: 0 })
+                .collect();
+            let index = self.ledger.submissions.len();
+            let submission = Submission {
+                job_id: None,
+                token: token(&dir, index),
+                job_name: config.job_name.clone(),
+                submitted_at: now_rfc3339(),
+                script: format!("{}/submit-{index}.sh", super::ledger::DIR),
+                tasks,
+            };
+            let script_path = dir.join(&submission.script);
+            write_atomic(&script_path, script::render(config, &dir, &submission).as_bytes())?;
+            // Recorded before sbatch runs, so a manager killed meanwhile leaves a findable token.
+            self.ledger.submissions.push(submission);
+            self.ledger_dirty = true;
+            self.write_ledger()?;
+            let job = match query::run("sbatch", ["--parsable".as_ref(), script_path.as_os_str()]).await {
+                Ok(out) => out.trim().split(';').next().unwrap_or("").to_string(),
+                Err(error) => {
+                    self.ledger.submissions.pop();
+                    self.ledger_dirty = true;
+                    self.write_ledger()?;
+                    return Err(error);
+                }
+            };
+            if job.is_empty() || !job.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Error::Slurm { command: "sbatch --parsable".into(), message: format!("unexpected answer {job:?}") });
+            }
+            self.ledger.submissions[index].job_id = Some(job.clone());
+            self.ledger_dirty = true;
+            self.write_ledger()?;
+            for (task, id) in chunk.iter().enumerate() {
+                self.watched.insert(id.clone(), Watch { submission: index, task, running_since: None });
+                let reason = format!("queued in Slurm as job {job}_{task}");
+                self.update(id, |s| {
+                    s.state = RunState::Pending;
+                    s.reason = Some(reason);
+                })?;
+            }
+            self.submitted += chunk.len();
+            self.emit(Event::Submitted { job, runs: chunk.to_vec() });
+        }
+        Ok(())
+    }
+
+    /// Looks at the queue once and applies what changed; returns whether anything did.
+    ///
+    /// # Errors
+    /// Store errors; Slurm errors only after [`MAX_POLL_ERRORS`] failed looks in a row.
+    pub(super) async fn poll(&mut self) -> Result<bool> {
+        let before = (self.watched.len(), self.statuses.clone());
+        let submissions: BTreeSet<usize> = self.watched.values().map(|w| w.submission).collect();
+        for s in submissions {
+            let tasks = match self.report(s).await {
+                Ok(tasks) => {
+                    self.poll_errors = 0;
+                    tasks
+                }
+                Err(error) => {
+                    self.poll_errors += 1;
+                    if self.poll_errors > MAX_POLL_ERRORS {
+                        return Err(error);
+                    }
+                    continue;
+                }
+            };
+            let ids: Vec<RunId> = self.watched.iter().filter(|(_, w)| w.submission == s).map(|(id, _)| id.clone()).collect();
+            for id in ids {
+                let index = self.watched[&id].task as u32;
+                let info = tasks.as_ref().and_then(|t| t.iter().find(|t| t.task == index));
+                self.observe(&id, info).await?;
+            }
+        }
+        self.write_ledger()?;
+        Ok(before != (self.watched.len(), self.statuses.clone()))
+    }
+
+    /// What Slurm says about submission `s`: `None` when it was never submitted, else the
+    /// tasks Slurm still knows that are really ours (same comment or job name).
+    async fn report(&mut self, s: usize) -> Result<Option<Vec<TaskInfo>>> {
+        let submission = &self.ledger.submissions[s];
+        let (comment, name, wanted) = (submission.comment(), submission.job_name.clone(), submission.tasks.len());
+        let job = match submission.job_id.clone() {
+            Some(job) => job,
+            None => match find_by_comment(&name, &comment).await? {
+                Some(job) => {
+                    self.ledger.submissions[s].job_id = Some(job.clone());
+                    self.ledger_dirty = true;
+                    job
+                }
+                None => return Ok(None),
+            },
+        };
+        let mut tasks = match query::scontrol(&job).await? {
+            // A job id reused by a restarted cluster is someone else's job.
+            Report::Tasks(tasks) => tasks.into_iter().filter(|t| t.comment.as_deref().is_none_or(|c| c == comment)).collect(),
+            Report::Unknown => Vec::new(),
+        };
+        if tasks.len() < wanted {
+            if let Some(Report::Tasks(more)) = query::sacct(&job).await? {
+                for task in more.into_iter().filter(|t| t.name == name) {
+                    if !tasks.iter().any(|k| k.task == task.task) {
+                        tasks.push(task);
+                    }
+                }
+            }
+        }
+        Ok(Some(tasks))
+    }
+
+    /// Applies one task's state to its run.
+    async fn observe(&mut self, id: &RunId, info: Option<&TaskInfo>) -> Result<()> {
+        let watch = self.watched[id].clone();
+        let job = self.ledger.submissions[watch.submission].job_id.clone();
+        let label = job.as_ref().map(|j| format!("{j}_{}", watch.task));
+        let Some(info) = info else {
+            let ending = self.forgotten(id, label.as_deref())?;
+            return self.settle(id, ending);
+        };
+        let label = info.label();
+        let task = &mut self.ledger.submissions[watch.submission].tasks[watch.task];
+        let requeues = info.restarts.saturating_sub(task.restarts);
+        if requeues > 0 {
+            task.restarts = info.restarts;
+            self.ledger_dirty = true;
+            self.close_running(id);
+            self.update(id, |s| s.interruptions += requeues)?;
+            self.emit(Event::Interrupted { id: id.clone() });
+        }
+        match info.phase() {
+            Phase::Queued => {
+                let mut reason = format!("queued in Slurm as job {label}");
+                if let Some(why) = &info.reason {
+                    reason.push_str(&format!(" ({why})"));
+                }
+                if info.restarts > 0 {
+                    reason = format!("requeued by Slurm; {reason}; resumes from its checkpoint");
+                }
+                self.update(id, |s| {
+                    s.state = RunState::Pending;
+                    s.reason = Some(reason);
+                    s.pid = None;
+                })
+            }
+            Phase::Running if self.watched[id].running_since.is_none() => {
+                if let Some(watch) = self.watched.get_mut(id) {
+                    watch.running_since = Some(Instant::now());
+                }
+                let node = info.node.clone().unwrap_or_else(|| "?".into());
+                let what = match &info.gres {
+                    Some(gres) => gres.clone(),
+                    None => "no GPU".into(),
+                };
+                let device = format!("Slurm job {label} on {node} ({what})");
+                let attempt = self.ledger.submissions[watch.submission].tasks[watch.task].attempt;
+                self.update(id, |s| {
+                    s.state = RunState::Running;
+                    s.reason = None;
+                    s.started_at = Some(now_rfc3339());
+                    s.host = Some(node);
+                    s.device = Some(device.clone());
+                    s.pid = None;
+                })?;
+                self.emit(Event::Started { id: id.clone(), attempt, placement: Placement { device, pid: None } });
+                Ok(())
+            }
+            Phase::Running => Ok(()),
+            Phase::Ended => {
+                let ending = self.classify_end(id, info)?;
+                self.settle(id, ending)
+            }
+        }
+    }
+
+    /// Adds the time a task ran to the busy total and forgets that it runs.
+    fn close_running(&mut self, id: &RunId) -> Duration {
+        let ran = self.watched.get_mut(id).and_then(|w| w.running_since.take()).map_or(Duration::ZERO, |t| t.elapsed());
+        self.busy += ran;
+        ran
+    }
+
+    /// How a task Slurm reports as ended went.
+    fn classify_end(&self, id: &RunId, info: &TaskInfo) -> Result<Ending> {
+        let log = log_tail(&self.store.stdout_path(id))?;
+        let trainer_exit = script::trailer_exit_code(&log, &info.label());
+        let last_error = last_error(&log, &info.label());
+        Ok(classify(info, self.store.is_finished(id), trainer_exit, last_error))
+    }
+
+    /// How a task ended that Slurm no longer knows (or never knew): from the run's files.
+    fn forgotten(&self, id: &RunId, label: Option<&str>) -> Result<Ending> {
+        let finished = self.store.is_finished(id);
+        let log = log_tail(&self.store.stdout_path(id))?;
+        let Some(label) = label else {
+            return Ok(if finished { done("finished") } else { Ending::NotStarted });
+        };
+        if finished {
+            return Ok(done("finished"));
+        }
+        if !log.contains(&format!("as Slurm job {label} ")) {
+            return Ok(Ending::NotStarted);
+        }
+        let (array_job, task) = label.split_once('_').unwrap_or((label, "0"));
+        let mut info = TaskInfo {
+            array_job: array_job.to_string(),
+            task: task.parse().unwrap_or(0),
+            name: String::new(),
+            comment: None,
+            state: "FAILED".into(),
+            reason: None,
+            exit_code: None,
+            signal: None,
+            restarts: 0,
+            node: None,
+            gres: None,
+        };
+        match script::trailer_exit_code(&log, label) {
+            Some(code) => {
+                info.exit_code = Some(code);
+                Ok(classify(&info, false, Some(code), last_error(&log, label)))
+            }
+            None => Ok(Ending::Ended {
+                outcome: Outcome::Failed {
+                    exit_code: None,
+                    signal: None,
+                    reason: format!("Slurm job {label} ended while no manager watched it, and Slurm no longer knows how"),
+                    retryable: true,
+                },
+                cancelled: false,
+                how: "unknown".into(),
+            }),
+        }
+    }
+
+    /// Applies the end of a run's task to its status, and queues the run again when it should
+    /// go on.
+    fn settle(&mut self, id: &RunId, ending: Ending) -> Result<()> {
+        let seconds = self.close_running(id).as_secs_f64();
+        let Some(watch) = self.watched.remove(id) else { return Ok(()) };
+        let task = &mut self.ledger.submissions[watch.submission].tasks[watch.task];
+        task.settled = true;
+        let attempt = task.attempt;
+        self.ledger_dirty = true;
+        let job = self.ledger.submissions[watch.submission].job_id.clone().unwrap_or_else(|| "?".into());
+        let label = format!("{job}_{}", watch.task);
+        let (outcome, cancelled, how) = match ending {
+            Ending::NotStarted => {
+                self.update(id, |s| {
+                    s.state = RunState::Pending;
+                    s.reason = Some(format!("Slurm job {label} never started; submitting it again"));
+                })?;
+                self.resubmit.push(id.clone());
+                return Ok(());
+            }
+            Ending::Ended { outcome, cancelled, how } => (outcome, cancelled, how),
+        };
+        match outcome {
+            Outcome::Done => {
+                self.update(id, |s| {
+                    s.state = RunState::Done;
+                    s.attempts = attempt;
+                    s.exit_code = Some(0);
+                    s.reason = None;
+                    s.pid = None;
+                    s.finished_at = Some(now_rfc3339());
+                })?;
+                self.emit(Event::Done { id: id.clone(), seconds });
+            }
+            Outcome::Interrupted => {
+                let reason = if cancelled {
+                    format!("cancelled in Slurm (job {label}); `saescale sweep resume` resumes it from its checkpoint")
+                } else {
+                    format!("interrupted (Slurm job {label}, {how}); resumes from its checkpoint")
+                };
+                let mut interruptions = 0;
+                self.update(id, |s| {
+                    s.state = RunState::Pending;
+                    s.interruptions += 1;
+                    s.exit_code = Some(75);
+                    s.reason = Some(reason);
+                    s.pid = None;
+                    interruptions = s.interruptions;
+                })?;
+                self.emit(Event::Interrupted { id: id.clone() });
+                if cancelled {
+                    self.cancelled += 1;
+                } else if interruptions <= MAX_INTERRUPTIONS {
+                    self.resubmit.push(id.clone());
+                }
+            }
+            Outcome::Failed { exit_code, signal, reason, retryable } => {
+                let retry = retryable && attempt < self.options.max_attempts;
+                let why = if retry || !retryable { reason.clone() } else { format!("{reason} (after {attempt} attempts)") };
+                self.update(id, |s| {
+                    s.attempts = attempt;
+                    s.exit_code = exit_code;
+                    s.pid = None;
+                    s.failures.push(Failure { attempt, at: now_rfc3339(), exit_code, signal, reason: reason.clone() });
+                    if retry {
+                        s.state = RunState::Pending;
+                        s.reason = Some(format!("attempt {attempt} failed: {reason}"));
+                    } else {
+                        s.state = RunState::Failed;
+                        s.reason = Some(why.clone());
+                        s.finished_at = Some(now_rfc3339());
+                    }
+                })?;
+                if retry {
+                    self.resubmit.push(id.clone());
+                    self.emit(Event::Retrying { id: id.clone(), attempt, reason });
+                } else {
+                    self.emit(Event::Failed { id: id.clone(), reason: why });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Submits, then watches until nothing is in flight (or at once when `detach`).
+    pub(super) async fn drive(mut self, config: &SlurmConfig, detach: bool, shutdown: impl Future<Output = ()>) -> Result<Summary> {
+        let (done, failed) = self.reconcile()?;
+        let to_run = self.resubmit.len() + self.watched.len();
+        self.emit(Event::Reconciled { total: self.plan.runs.len(), done, failed, to_run });
+        let started = Instant::now();
+        if !self.watched.is_empty() {
+            self.poll().await?;
+        }
+        tokio::pin!(shutdown);
+        let mut pause = config.poll_min;
+        let mut stopped = false;
+        loop {
+            if !self.resubmit.is_empty() {
+                self.submit(config).await?;
+            }
+            if detach || self.watched.is_empty() {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = &mut shutdown => {
+                    stopped = true;
+                    break;
+                }
+            }
+            let changed = self.poll().await?;
+            pause = if changed { config.poll_min } else { (pause * 2).min(config.poll_max) };
+        }
+        let throttle = config.throttle.unwrap_or(self.plan.runs.len());
+        Ok(self.summary(started.elapsed(), stopped || self.cancelled > 0, throttle))
+    }
+
+    /// scancels every submission with a task in flight, then watches them end for up to
+    /// `patience`; returns the job ids.
+    pub(super) async fn cancel(&mut self, patience: Duration) -> Result<Vec<String>> {
+        let submissions: BTreeSet<usize> = self.watched.values().map(|w| w.submission).collect();
+        let ids: Vec<String> = submissions.into_iter().filter_map(|s| self.ledger.submissions[s].job_id.clone()).collect();
+        if ids.is_empty() {
+            return Ok(ids);
+        }
+        query::run("scancel", &ids).await?;
+        let deadline = Instant::now() + patience;
+        let mut pause = Duration::from_millis(200);
+        while !self.watched.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(pause).await;
+            self.poll().await?;
+            pause = (pause * 2).min(Duration::from_secs(2));
+        }
+        Ok(ids)
+    }
+
+    fn summary(&self, wall: Duration, stopped: bool, slots: usize) -> Summary {
+        let mut summary = Summary {
+            total: self.plan.runs.len(),
+            done: 0,
+            already_done: self.already_done,
+            failed: Vec::new(),
+            pending: 0,
+            attempts_started: self.submitted,
+            stopped,
+            slots: slots.max(1),
+            wall,
+            busy: self.busy,
+        };
+        for run in &self.plan.runs {
+            match self.statuses.get(&run.id) {
+                Some(s) if s.state == RunState::Done => summary.done += 1,
+                Some(s) if s.state == RunState::Failed => summary.failed.push((run.id.clone(), s.reason.clone().unwrap_or_default())),
+                _ => summary.pending += 1,
+            }
+        }
+        summary
+    }
+}
+
+fn done(how: &str) -> Ending {
+    Ending::Ended { outcome: Outcome::Done, cancelled: false, how: how.into() }
+}
+
+/// Turns an ended task into an [`Ending`]. `trainer_exit` is the trainer's own exit code from
+/// the log's trailer (the batch script exits with it too, but Slurm reports a signal instead
+/// when the job was killed); `last_error` is the trainer's last `error:` line.
+fn classify(info: &TaskInfo, finished: bool, trainer_exit: Option<i32>, last_error: Option<String>) -> Ending {
+    if finished {
+        return done(&info.state);
+    }
+    let label = info.label();
+    let state = info.state.as_str();
+    let code = trainer_exit.or(info.exit_code);
+    let failed = |what: String, retryable: bool| {
+        let reason = match &last_error {
+            Some(error) => format!("{state} (Slurm job {label}): {what}: {error}"),
+            None => format!("{state} (Slurm job {label}): {what}"),
+        };
+        Ending::Ended { outcome: Outcome::Failed { exit_code: code, signal: info.signal, reason, retryable }, cancelled: false, how: state.into() }
+    };
+    let interrupted = |cancelled| Ending::Ended { outcome: Outcome::Interrupted, cancelled, how: state.to_string() };
+    match state {
+        "CANCELLED" => interrupted(true),
+        "PREEMPTED" => interrupted(false),
+        "TIMEOUT" => failed("killed at its time limit".into(), true),
+        "OUT_OF_MEMORY" => failed("killed for using more memory than it asked for (--mem)".into(), true),
+        "NODE_FAIL" => failed("its node failed".into(), true),
+        "COMPLETED" => failed("the trainer exited 0 without writing final.json".into(), true),
+        _ => match (code, info.signal) {
+            (Some(75), _) => interrupted(false),
+            (Some(2), _) => failed("bad input (exit 2)".into(), false),
+            (Some(3), _) => failed("diverged (exit 3)".into(), false),
+            (Some(c), _) if c != 0 => failed(format!("exit {c}"), true),
+            (_, Some(signal)) => failed(format!("killed by signal {signal}"), true),
+            _ => failed(info.reason.clone().unwrap_or_else(|| "ended without an exit code".into()), true),
+        },
+    }
+}
+
+/// The trainer's last `error:` line in the log section of Slurm job `label`, else its last
+/// line that is not one of the script's own.
+fn last_error(log: &str, label: &str) -> Option<String> {
+    let start = log.rfind(&format!("as Slurm job {label} "))?;
+    let section = log[start..].split_once('\n').map_or("", |(_, rest)| rest);
+    let section = section.find(ATTEMPT_HEADER).map_or(section, |end| &section[..end]);
+    let lines: Vec<&str> = section.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("=== saescale sweep:")).collect();
+    let line = lines.iter().rev().find_map(|l| l.strip_prefix("error: ")).or_else(|| lines.last().copied())?;
+    Some(if line.chars().count() > 300 { line.chars().take(300).collect::<String>() + "…" } else { line.to_string() })
+}
+
+/// The last 64 KiB of a log (lossy UTF-8); empty when it does not exist.
+fn log_tail(path: &Path) -> Result<String> {
+    const TAIL: u64 = 64 * 1024;
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
+        Err(e) => return Err(Error::io("open", path)(e)),
+    };
+    let mut read = || -> std::io::Result<String> {
+        let len = file.metadata()?.len();
+        file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes)?;
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    };
+    read().map_err(Error::io("read", path))
+}
+
+/// A token no other submission has: hash of the sweep directory, the submission's index,
+/// the time and this process.
+fn token(dir: &Path, index: usize) -> String {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let mut hasher = Sha256::new();
+    hasher.update(dir.as_os_str().as_encoded_bytes());
+    hasher.update(format!("\n{index}\n{nanos}\n{}", std::process::id()).as_bytes());
+    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The array job id of a submission sbatch accepted but whose id was not recorded: the job
+/// with this name and comment that squeue still knows.
+async fn find_by_comment(name: &str, comment: &str) -> Result<Option<String>> {
+    let text = query::run("squeue", ["--noheader", "--states=all", "--name", name, "--format=%F|%k"]).await?;
+    Ok(text.lines().find_map(|l| l.split_once('|').filter(|(_, c)| c.trim() == comment).map(|(id, _)| id.trim().to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::script::TRAILER;
+    use super::*;
+
+    fn ended(state: &str, exit_code: Option<i32>, signal: Option<i32>) -> TaskInfo {
+        TaskInfo {
+            array_job: "7".into(),
+            task: 2,
+            name: "saescale-x".into(),
+            comment: None,
+            state: state.into(),
+            reason: None,
+            exit_code,
+            signal,
+            restarts: 0,
+            node: Some("n1".into()),
+            gres: None,
+        }
+    }
+
+    fn failure(ending: &Ending) -> (String, bool) {
+        match ending {
+            Ending::Ended { outcome: Outcome::Failed { reason, retryable, .. }, .. } => (reason.clone(), *retryable),
+            other => panic!("expected a failure, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn slurm_ends_map_to_outcomes() {
+        assert_eq!(classify(&ended("COMPLETED", Some(0), None), true, Some(0), None), done("COMPLETED"));
+        // final.json decides, whatever the state.
+        assert_eq!(classify(&ended("CANCELLED", Some(0), Some(15)), true, None, None), done("CANCELLED"));
+        let cancelled = classify(&ended("CANCELLED", Some(75), None), false, Some(75), None);
+        assert!(matches!(cancelled, Ending::Ended { outcome: Outcome::Interrupted, cancelled: true, .. }));
+        let warned = classify(&ended("FAILED", Some(75), None), false, Some(75), None);
+        assert!(matches!(warned, Ending::Ended { outcome: Outcome::Interrupted, cancelled: false, .. }));
+        assert_eq!(
+            failure(&classify(&ended("FAILED", Some(1), None), false, Some(1), Some("disk full".into()))),
+            ("FAILED (Slurm job 7_2): exit 1: disk full".into(), true)
+        );
+        assert_eq!(failure(&classify(&ended("FAILED", Some(2), None), false, Some(2), None)), ("FAILED (Slurm job 7_2): bad input (exit 2)".into(), false));
+        assert_eq!(failure(&classify(&ended("FAILED", Some(3), None), false, None, None)).1, false);
+        // The trainer checkpointed at the time limit (exit 75), but the job still counts as timed out.
+        assert_eq!(
+            failure(&classify(&ended("TIMEOUT", Some(0), Some(15)), false, Some(75), None)),
+            ("TIMEOUT (Slurm job 7_2): killed at its time limit".into(), true)
+        );
+        assert!(failure(&classify(&ended("OUT_OF_MEMORY", Some(0), Some(125)), false, None, None)).0.starts_with("OUT_OF_MEMORY"));
+        assert!(failure(&classify(&ended("NODE_FAIL", Some(0), Some(15)), false, None, None)).0.starts_with("NODE_FAIL"));
+        assert_eq!(failure(&classify(&ended("FAILED", Some(0), Some(9)), false, None, None)).0, "FAILED (Slurm job 7_2): killed by signal 9");
+    }
+
+    #[test]
+    fn the_last_error_comes_from_the_jobs_own_section() {
+        let log = format!(
+            "{ATTEMPT_HEADER} 1 as Slurm job 7_2 (restart 0) on n1 at t, CUDA_VISIBLE_DEVICES=unset\nerror: old\n{TRAILER} 1 (Slurm job 7_2)\n\
+             {ATTEMPT_HEADER} 2 as Slurm job 9_0 (restart 0) on n1 at t, CUDA_VISIBLE_DEVICES=unset\nstep 5\nerror: disk full\nmore\n{TRAILER} 1 (Slurm job 9_0)\n"
+        );
+        assert_eq!(last_error(&log, "9_0").as_deref(), Some("disk full"));
+        assert_eq!(last_error(&log, "7_2").as_deref(), Some("old"));
+        assert_eq!(last_error(&log, "8_0"), None);
+    }
+}

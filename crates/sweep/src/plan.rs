@@ -1,0 +1,432 @@
+//! The plan: a sweep spec expanded into fully resolved runs with content-hash ids (like
+//! ripgrep's `HiArgs`: everything checked and derived once).
+//!
+//! Steps of a budgeted run follow SCALING.md §1.6: `S = ⌊C / (12·d·F·batch)⌋`, computed by
+//! [`saescale_spec::compute::steps_for_budget`], so the planner, the store, the trainer and the
+//! fitter count FLOP with one function. A run's FLOP is what its whole steps spend,
+//! `12·d·F·S·batch` ≤ C.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::ops::Range;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use saescale_spec::compute::{run_flops, steps_for_budget, training_memory_bytes};
+use saescale_spec::{LogSpec, RunSpec};
+
+use crate::error::SpecError;
+use crate::spec::{ExecutorSpec, GridPoint, SweepSpec};
+use crate::Result;
+
+/// A run's id: the first 12 hex digits of the SHA-256 of its canonical training config.
+///
+/// The canonical config is the resolved [`RunSpec`] as JSON (fields in declaration order,
+/// floats in shortest round-trip form) with the fields that cannot change the trained weights
+/// reset: `name` (a label) and `[log]` (logging and checkpoint cadence). Every other field —
+/// data source and seed, architecture, F, k, λ, steps, batch, lr and the rest of the optimiser,
+/// eval rows, precision, init seed — is hashed, so changing any of them gives a new id and a
+/// new run, while renaming a sweep or logging more often keeps finished runs. The bytes hashed
+/// start with a version tag, so the canonical form can change later without colliding.
+/// 48 bits make a collision among 10⁴ runs about 1 in 10⁷.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RunId(String);
+
+impl RunId {
+    /// Hex digits kept.
+    const LEN: usize = 12;
+
+    /// The id of a resolved run spec.
+    pub fn of(spec: &RunSpec) -> RunId {
+        let mut canonical = spec.clone();
+        canonical.name = None;
+        canonical.log = LogSpec::default();
+        // Serialising plain structs of numbers, strings and enums to JSON cannot fail.
+        let json = serde_json::to_vec(&canonical).expect("a RunSpec always serialises to JSON");
+        let mut hasher = Sha256::new();
+        hasher.update(b"saescale-run-id-v1\n");
+        hasher.update(&json);
+        let digest = hasher.finalize();
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        RunId(hex[..Self::LEN].to_string())
+    }
+
+    /// Parses an id as shown by `plan` and used as a directory name.
+    pub fn parse(text: &str) -> Option<RunId> {
+        (text.len() == Self::LEN && text.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+            .then(|| RunId(text.to_string()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One run of a plan: its resolved spec and the numbers derived from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlannedRun {
+    /// Content hash of the training config.
+    pub id: RunId,
+    /// The compute budget this run was derived from (`None` for explicit grid points).
+    pub budget: Option<f64>,
+    /// Factor applied to the resolved learning rate.
+    pub lr_multiplier: f64,
+    /// Feature count F.
+    pub features: usize,
+    /// Training steps S.
+    pub steps: u64,
+    /// Tokens seen: S × batch.
+    pub tokens: u64,
+    /// Training FLOP: 12·d·F·S·batch.
+    pub flops: f64,
+    /// Estimated device memory of a training step, in bytes (a lower bound).
+    pub memory_bytes: u64,
+    /// The resolved run file handed to the trainer.
+    pub spec: RunSpec,
+}
+
+/// A sweep expanded into runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// The sweep's name.
+    pub name: String,
+    /// The sweep's description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The spec's `[executor]` table (the command line may override it).
+    pub executor: ExecutorSpec,
+    /// Every run, in the order of the spec: budgets (or grid points), then features, then lr
+    /// multipliers, then seeds.
+    pub runs: Vec<PlannedRun>,
+}
+
+/// One point of the swept part before it becomes a run, with where it came from.
+struct Point {
+    features: usize,
+    steps: u64,
+    budget: Option<f64>,
+    /// Where to point errors about this point.
+    span: Range<usize>,
+}
+
+impl Plan {
+    /// Expands and checks a sweep spec.
+    ///
+    /// # Errors
+    /// [`crate::Error::Spec`] pointing into the spec for a budget too small for one step at
+    /// some F, a value the trainer would reject for some run (e.g. topk `k` > F), or two
+    /// points that make the same run.
+    pub fn new(spec: &SweepSpec) -> Result<Plan> {
+        let d_in = spec.template.d_in();
+        let batch_size = spec.template.batch_size();
+        let points = expand_points(spec, d_in, batch_size)?;
+        let multipliers: Vec<(f64, Option<Range<usize>>)> = match &spec.axes.lr_multipliers {
+            Some(list) => list.get_ref().iter().map(|m| (m.get_ref().0, Some(m.span()))).collect(),
+            None => vec![(1.0, None)],
+        };
+        let seeds: Vec<u64> = match &spec.axes.seeds {
+            Some(list) => list.get_ref().clone(),
+            None => vec![spec.template.seed()],
+        };
+        let mut runs = Vec::new();
+        let mut seen: HashMap<RunId, usize> = HashMap::new();
+        for point in &points {
+            for (multiplier, multiplier_span) in &multipliers {
+                for &seed in &seeds {
+                    let resolved = resolve_run(spec, point, *multiplier, seed, multipliers.len(), seeds.len())?;
+                    let id = RunId::of(&resolved);
+                    if let Some(&earlier) = seen.get(&id) {
+                        let first: &PlannedRun = &runs[earlier];
+                        let span = multiplier_span.clone().filter(|_| first.features == point.features && first.steps == point.steps);
+                        return Err(spec
+                            .error(
+                                Some(span.unwrap_or(point.span.clone())),
+                                format!(
+                                    "this makes the same run as an earlier point (F = {}, steps = {}, lr × {}, seed {}); \
+                                     remove the duplicate",
+                                    first.features, first.steps, first.lr_multiplier, seed
+                                ),
+                            )
+                            .into());
+                    }
+                    seen.insert(id.clone(), runs.len());
+                    runs.push(PlannedRun {
+                        id,
+                        budget: point.budget,
+                        lr_multiplier: *multiplier,
+                        features: point.features,
+                        steps: point.steps,
+                        tokens: point.steps * batch_size as u64,
+                        flops: run_flops(d_in, point.features, point.steps, batch_size),
+                        memory_bytes: training_memory_bytes(d_in, point.features, batch_size),
+                        spec: resolved,
+                    });
+                }
+            }
+        }
+        Ok(Plan { name: spec.name.clone(), description: spec.description.clone(), executor: spec.executor.clone(), runs })
+    }
+
+    /// Total training FLOP of every run.
+    pub fn total_flops(&self) -> f64 {
+        self.runs.iter().map(|r| r.flops).sum()
+    }
+
+    /// The run with this id.
+    pub fn run(&self, id: &RunId) -> Option<&PlannedRun> {
+        self.runs.iter().find(|r| &r.id == id)
+    }
+}
+
+/// The (F, steps) points of the spec: budgets × features, or the explicit grid.
+fn expand_points(spec: &SweepSpec, d_in: usize, batch_size: usize) -> Result<Vec<Point>> {
+    let axes = &spec.axes;
+    let mut points = Vec::new();
+    if let Some(grid) = &axes.grid {
+        for point in grid.get_ref() {
+            let GridPoint { features, steps } = *point.get_ref();
+            let features = to_usize(spec, features.0, point.span())?;
+            points.push(Point { features, steps: steps.0, budget: None, span: point.span() });
+        }
+        return Ok(points);
+    }
+    // SweepSpec::parse checked that budgets and features are both there when grid is not.
+    let (Some(budgets), Some(features)) = (&axes.budgets, &axes.features) else {
+        return Err(spec.error(None, "expected `budgets` and `features`, or `grid`, in [sweep]").into());
+    };
+    for budget in budgets.get_ref() {
+        let flop = budget.get_ref().0;
+        for feature in features.get_ref() {
+            let f = to_usize(spec, feature.get_ref().0, feature.span())?;
+            let steps = steps_for_budget(flop, d_in, f, batch_size);
+            if steps == 0 {
+                let step = run_flops(d_in, f, 1, batch_size);
+                return Err(spec
+                    .error(
+                        Some(budget.span()),
+                        format!(
+                            "budget {flop:e} FLOP is too small for one step at features = {f}: one step costs \
+                             12·d·F·batch = 12·{d_in}·{f}·{batch_size} = {step:e} FLOP; raise the budget or drop that F"
+                        ),
+                    )
+                    .into());
+            }
+            points.push(Point { features: f, steps, budget: Some(flop), span: budget.span() });
+        }
+    }
+    Ok(points)
+}
+
+fn to_usize(spec: &SweepSpec, value: u64, span: Range<usize>) -> Result<usize> {
+    usize::try_from(value).map_err(|_| spec.error(Some(span), format!("feature count {value} is too large for this machine")).into())
+}
+
+/// The template filled in for one point, resolved and checked by the spec crate.
+fn resolve_run(spec: &SweepSpec, point: &Point, multiplier: f64, seed: u64, n_multipliers: usize, n_seeds: usize) -> Result<RunSpec> {
+    let located = |error: saescale_spec::Error| -> crate::Error {
+        let (span, message) = match &error {
+            saescale_spec::Error::Invalid { field, reason } => {
+                let mut keys = vec!["run"];
+                keys.extend(field.split('.'));
+                let span = spec.key_span(&keys).unwrap_or(point.span.clone());
+                (span, format!("`run.{field}` {reason} (for the run with F = {}, steps = {})", point.features, point.steps))
+            }
+            other => (point.span.clone(), format!("{other} (for the run with F = {}, steps = {})", point.features, point.steps)),
+        };
+        SpecError::at(spec.path(), spec.text(), Some(span), message).into()
+    };
+    let mut run = spec.template.instantiate(point.features, point.steps, seed).resolve().map_err(located)?;
+    if multiplier != 1.0 {
+        // `resolve` filled the lr, so it is Some here.
+        run.train.lr = run.train.lr.map(|lr| lr * multiplier);
+        run = run.resolve().map_err(located)?;
+    }
+    let mut name = format!("{}/F{}-S{}", spec.name, point.features, point.steps);
+    if n_multipliers > 1 {
+        name.push_str(&format!("-lrx{multiplier}"));
+    }
+    if n_seeds > 1 {
+        name.push_str(&format!("-seed{seed}"));
+    }
+    run.name = Some(name);
+    Ok(run)
+}
+
+/// FLOP in short scientific notation, e.g. `1.60e12`.
+pub fn format_flops(flops: f64) -> String {
+    format!("{flops:.2e}")
+}
+
+/// Bytes in binary units, e.g. `12.5 MiB`.
+pub fn format_bytes(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// Seconds as `1h02m`, `3m05s` or `12s`.
+pub fn format_duration(seconds: f64) -> String {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return "?".into();
+    }
+    let s = seconds.round() as u64;
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) const QUICK: &str = r#"
+name = "t"
+[run]
+[run.data]
+source = "synthetic"
+d_in = 64
+[run.sae]
+architecture = "relu"
+[run.train]
+batch_size = 256
+[sweep]
+budgets = [1e11, 2e11]
+features = [128, 256]
+"#;
+
+    fn plan(text: &str) -> Plan {
+        Plan::new(&SweepSpec::parse(text, "t.toml").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn steps_follow_the_budget_and_flops_are_counted_once() {
+        let plan = plan(QUICK);
+        assert_eq!(plan.runs.len(), 4);
+        let run = &plan.runs[0];
+        // S = ⌊1e11 / (12·64·128·256)⌋ = ⌊1e11 / 25165824⌋ = 3973.
+        assert_eq!((run.features, run.steps), (128, 3973));
+        assert_eq!(run.tokens, 3973 * 256);
+        assert_eq!(run.flops, 12.0 * 64.0 * 128.0 * 3973.0 * 256.0);
+        assert!(run.flops <= 1e11 && run.flops > 1e11 - 12.0 * 64.0 * 128.0 * 256.0);
+        assert_eq!((plan.runs[1].features, plan.runs[1].steps), (256, 1986));
+        assert_eq!(plan.runs[2].steps, 7947);
+        assert_eq!(run.spec.sae.features, 128);
+        assert_eq!(run.spec.train.steps, 3973);
+        assert_eq!(run.spec.name.as_deref(), Some("t/F128-S3973"));
+        assert_eq!(run.memory_bytes, training_memory_bytes(64, 128, 256));
+    }
+
+    #[test]
+    fn ids_are_stable_and_ignore_labels_and_log_cadence() {
+        let a = plan(QUICK);
+        let b = plan(QUICK);
+        assert_eq!(a, b);
+        let renamed = plan(&QUICK.replace("name = \"t\"", "name = \"other\""));
+        assert_eq!(a.runs[0].id, renamed.runs[0].id);
+        let logged = plan(&QUICK.replace("[sweep]", "[run.log]\nevery_steps = 7\n[sweep]"));
+        assert_eq!(a.runs[0].id, logged.runs[0].id);
+        // The hash is pinned: a change of canonical form must be deliberate (bump the tag).
+        assert_eq!(a.runs[0].id.as_str().len(), 12);
+        assert!(RunId::parse(a.runs[0].id.as_str()).is_some());
+    }
+
+    #[test]
+    fn ids_change_when_any_training_field_changes() {
+        let base = plan(QUICK).runs[0].id.clone();
+        let edits = [
+            ("batch_size = 256", "batch_size = 256\nlr = 1e-4"),
+            ("batch_size = 256", "batch_size = 256\nadam_beta2 = 0.99"),
+            ("batch_size = 256", "batch_size = 256\nlr_decay_fraction = 0.3"),
+            ("architecture = \"relu\"", "architecture = \"relu\"\nl1_coefficient = 4.0"),
+            ("d_in = 64", "d_in = 64\nseed = 3"),
+            ("d_in = 64", "d_in = 64\nnoise_std = 0.1"),
+            ("[run]", "[run]\nseed = 1"),
+            ("[run]", "[run]\nprecision = \"f32\""),
+            ("[sweep]", "[run.eval]\nrows = 100\n[sweep]"),
+            ("features = [128, 256]", "features = [128, 256]\nlr_multipliers = [2.0]"),
+        ];
+        for (from, to) in edits {
+            let changed = plan(&QUICK.replace(from, to));
+            assert_ne!(changed.runs[0].id, base, "{to}");
+        }
+        // Different budgets give different steps, so different ids.
+        let ids: std::collections::HashSet<_> = plan(QUICK).runs.into_iter().map(|r| r.id).collect();
+        assert_eq!(ids.len(), 4);
+    }
+
+    #[test]
+    fn multipliers_and_seeds_cross_every_point() {
+        let text = QUICK.replace("features = [128, 256]", "features = [128, 256]\nlr_multipliers = [0.5, 2]\nseeds = [1, 2, 3]");
+        let plan = plan(&text);
+        assert_eq!(plan.runs.len(), 4 * 2 * 3);
+        let run = &plan.runs[0];
+        assert_eq!(run.spec.train.lr, Some(5e-5 * 0.5));
+        assert_eq!(run.spec.seed, 1);
+        assert_eq!(run.spec.name.as_deref(), Some("t/F128-S3973-lrx0.5-seed1"));
+    }
+
+    #[test]
+    fn grid_points_give_their_steps() {
+        let text = QUICK.replace("budgets = [1e11, 2e11]\nfeatures = [128, 256]", "grid = [{ features = 100, steps = 10 }]");
+        let plan = plan(&text);
+        assert_eq!((plan.runs[0].features, plan.runs[0].steps, plan.runs[0].budget), (100, 10, None));
+        assert_eq!(plan.runs[0].flops, 12.0 * 64.0 * 100.0 * 10.0 * 256.0);
+    }
+
+    proptest::proptest! {
+        /// Expansion is deterministic, every run spends at most its budget and less than one
+        /// step short of it, and distinct (F, steps) points get distinct ids.
+        #[test]
+        fn expansion_is_deterministic_and_spends_the_budget(
+            budgets in proptest::collection::btree_set(10u32..3000, 1..4),
+            features in proptest::collection::btree_set(1usize..4096, 1..4),
+        ) {
+            let budgets: Vec<String> = budgets.iter().map(|b| format!("{}e9", b)).collect();
+            let features: Vec<String> = features.iter().map(|f| f.to_string()).collect();
+            let text = QUICK
+                .replace("budgets = [1e11, 2e11]", &format!("budgets = [{}]", budgets.join(", ")))
+                .replace("features = [128, 256]", &format!("features = [{}]", features.join(", ")));
+            let spec = SweepSpec::parse(&text, "p.toml").unwrap();
+            let (Ok(a), Ok(b)) = (Plan::new(&spec), Plan::new(&spec)) else { return Ok(()) };
+            proptest::prop_assert_eq!(&a, &b);
+            let mut points = std::collections::HashSet::new();
+            for run in &a.runs {
+                let budget = run.budget.unwrap();
+                let step = run_flops(64, run.features, 1, 256);
+                proptest::prop_assert!(run.flops <= budget && run.flops > budget - step);
+                points.insert((run.features, run.steps));
+            }
+            let ids: std::collections::HashSet<_> = a.runs.iter().map(|r| r.id.clone()).collect();
+            proptest::prop_assert_eq!(ids.len(), points.len());
+        }
+    }
+
+    #[test]
+    fn durations_and_sizes_read_well() {
+        assert_eq!(format_duration(5.2), "5s");
+        assert_eq!(format_duration(185.0), "3m05s");
+        assert_eq!(format_duration(3720.0), "1h02m");
+        assert_eq!(format_bytes(1536), "1.5 KiB");
+        assert_eq!(format_flops(1.6e12), "1.60e12");
+    }
+}

@@ -1,0 +1,735 @@
+//! The sweep spec: a TOML file as the user writes it (like ripgrep's `LowArgs`).
+//!
+//! ```toml
+//! name = "quickstart"                  # names the sweep directory, runs/<name>
+//! description = "…"                    # optional, for reports
+//!
+//! [run]                                # the fixed part: a run file without
+//! seed = 0                             # sae.features and train.steps
+//! [run.data]
+//! source = "synthetic"
+//! d_in = 64
+//! [run.sae]
+//! architecture = "relu"
+//! [run.train]
+//! batch_size = 256
+//!
+//! [sweep]                              # the swept part
+//! budgets = [1e11, 2e11, 4e11, 8e11]   # FLOP per run; steps = ⌊C / (12·d·F·batch)⌋
+//! features = [128, 256, 512, 1024]     # every budget × every F
+//! # grid = [{ features = 256, steps = 1000 }]   # or explicit (F, steps) points
+//! lr_multipliers = [1.0]               # × the resolved lr of each run
+//! seeds = [0]                          # SAE init seeds (default: run.seed)
+//!
+//! [executor]                           # defaults for `saescale run`; flags override
+//! kind = "local"                       # local | slurm
+//! device = "auto"                      # auto | cpu | cuda
+//! slots = 2                            # runs at a time (slurm: the job array's throttle %N)
+//! threads_per_run = 1                  # CPU threads per run (slurm: --cpus-per-task)
+//! runs_per_gpu = 1                     # runs sharing one GPU (local only)
+//! max_attempts = 3                     # attempts per run before it is marked failed
+//! timeout_minutes = 60                 # per attempt (slurm: --time)
+//!
+//! [executor.slurm]                     # only read when kind = "slurm"
+//! partition = "gpu"                    # --partition
+//! account = "my-project"               # --account
+//! gpus_per_run = 1                     # --gres=gpu:N (default: 1 for device cuda, else 0)
+//! mem = "16G"                          # --mem
+//! signal_seconds = 120                 # SIGTERM to the trainer this long before --time ends
+//! sbatch = ["--qos=high"]              # more #SBATCH options
+//! setup = "module load cuda/12.4"      # shell lines run before each trainer
+//! poll_seconds = 30                    # longest pause between two looks at the queue
+//! ```
+//!
+//! `[run]` is checked by the spec crate's own [`RunSpec`] type (the same `deny_unknown_fields`
+//! structs the trainer reads), so a key the trainer does not know is rejected here with its
+//! line and column, not at run time. To do that while `sae.features` and `train.steps` come
+//! from `[sweep]`, [`RunTemplate`] deserialises `[run]` through a thin serde adaptor that adds
+//! placeholder values for those two keys after the written ones, and rejects them when the
+//! user writes them. Errors raised inside the adaptor keep the position toml gives them.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+use saescale_spec::RunSpec;
+
+use crate::error::SpecError;
+use crate::{Error, Result};
+
+/// A parsed sweep spec, with the text it came from so later checks can point into it.
+#[derive(Debug, Clone)]
+pub struct SweepSpec {
+    /// Names the sweep and its default directory `runs/<name>`.
+    pub name: String,
+    /// Free text shown in reports.
+    pub description: Option<String>,
+    /// The fixed part of every run.
+    pub template: RunTemplate,
+    /// The swept part.
+    pub axes: Axes,
+    /// How the runs are executed, unless the command line says otherwise.
+    pub executor: ExecutorSpec,
+    /// Where the spec came from.
+    path: PathBuf,
+    /// The spec's text, for error positions.
+    text: String,
+}
+
+/// The `[run]` table: a run file with placeholders for `sae.features` and `train.steps`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunTemplate(RunSpec);
+
+/// The `[sweep]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Axes {
+    /// Compute budgets in FLOP; crossed with `features`.
+    #[serde(default)]
+    pub budgets: Option<Spanned<Vec<Spanned<Budget>>>>,
+    /// Feature counts F; crossed with `budgets`.
+    #[serde(default)]
+    pub features: Option<Spanned<Vec<Spanned<Count>>>>,
+    /// Explicit (F, steps) points, instead of budgets × features.
+    #[serde(default)]
+    pub grid: Option<Spanned<Vec<Spanned<GridPoint>>>>,
+    /// Factors applied to each run's resolved learning rate; default `[1.0]`.
+    #[serde(default)]
+    pub lr_multipliers: Option<Spanned<Vec<Spanned<Factor>>>>,
+    /// SAE initialisation seeds; default: `run.seed` alone.
+    #[serde(default)]
+    pub seeds: Option<Spanned<Vec<u64>>>,
+}
+
+/// One explicit point of `[sweep] grid`.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GridPoint {
+    /// Feature count F.
+    pub features: Count,
+    /// Training steps.
+    pub steps: Count,
+}
+
+/// The `[executor]` table. Every field is optional; the command line overrides it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSpec {
+    /// Which executor runs the sweep.
+    #[serde(default)]
+    pub kind: ExecutorKind,
+    /// Where each run trains.
+    #[serde(default)]
+    pub device: DeviceKind,
+    /// Runs at a time (default: GPUs × runs_per_gpu, or CPU cores / threads_per_run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<Count>,
+    /// CPU threads of each run (default: CPU cores / slots, at least 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads_per_run: Option<Count>,
+    /// Runs sharing one GPU (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_per_gpu: Option<Count>,
+    /// Attempts per run before it is marked failed (default 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<Count>,
+    /// Wall-clock limit of one attempt, in minutes (default: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_minutes: Option<Factor>,
+    /// Settings of the Slurm executor (`[executor.slurm]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmSpec>,
+}
+
+/// Executors a spec can name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutorKind {
+    /// Child processes on this machine.
+    #[default]
+    Local,
+    /// Job arrays on a Slurm cluster.
+    Slurm,
+}
+
+/// The `[executor.slurm]` table: how runs are submitted to Slurm. Every field is optional.
+///
+/// Runs at a time (`[executor] slots`, the array throttle), CPUs (`threads_per_run`), the time
+/// limit (`timeout_minutes`) and attempts (`max_attempts`) come from `[executor]`, shared with
+/// the local executor.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlurmSpec {
+    /// `--partition`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// `--account`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// GPUs of each run, `--gres=gpu:N` (default: 1 when `device = "cuda"`, else 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus_per_run: Option<u32>,
+    /// Memory of each run, `--mem` (e.g. `"16G"`; a bare number is MB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    /// How long before the time limit Slurm tells the trainer to checkpoint and stop
+    /// (`--signal`), in seconds; 0 sends no warning (default 120).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal_seconds: Option<u32>,
+    /// More `#SBATCH` options, one per entry, e.g. `"--qos=high"`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sbatch: Vec<String>,
+    /// Shell lines run in each job before the trainer (modules, environment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
+    /// Longest pause between two looks at the queue, in seconds (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub poll_seconds: Option<Factor>,
+}
+
+/// `#SBATCH` options the Slurm executor sets itself, long and short forms, with the key of
+/// the spec that controls each one.
+const OWNED_SBATCH_OPTIONS: &[(&str, Option<&str>, &str)] = &[
+    ("--array", Some("-a"), "the executor makes one array per submission (throttle: [executor] slots)"),
+    ("--output", Some("-o"), "the executor sends job output to the sweep directory"),
+    ("--error", Some("-e"), "the executor sends job output to the sweep directory"),
+    ("--open-mode", None, "the executor appends to the job logs"),
+    ("--job-name", Some("-J"), "the executor names jobs after the sweep"),
+    ("--parsable", None, "the executor reads sbatch's output itself"),
+    ("--wrap", None, "the executor writes the job script"),
+    ("--signal", None, "use [executor.slurm] signal_seconds"),
+    ("--time", Some("-t"), "use [executor] timeout_minutes"),
+    ("--partition", Some("-p"), "use [executor.slurm] partition"),
+    ("--account", Some("-A"), "use [executor.slurm] account"),
+    ("--cpus-per-task", Some("-c"), "use [executor] threads_per_run"),
+    ("--mem", None, "use [executor.slurm] mem"),
+];
+
+impl SlurmSpec {
+    /// Checks the values; returns the offending key and what is wrong.
+    fn check(&self) -> std::result::Result<(), (&'static str, String)> {
+        let plain_word = |key: &'static str, value: &Option<String>| match value {
+            Some(v) if v.is_empty() || v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+                Err((key, format!("expected a {key} name without spaces, got {v:?}")))
+            }
+            _ => Ok(()),
+        };
+        plain_word("partition", &self.partition)?;
+        plain_word("account", &self.account)?;
+        if let Some(mem) = &self.mem {
+            let digits = mem.trim_end_matches(|c: char| "KMGTkmgt".contains(c));
+            let ok = !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) && mem.len() - digits.len() <= 1;
+            if !ok {
+                return Err(("mem", format!("expected memory such as \"16G\", \"500M\" or \"4000\" (MB), got {mem:?}")));
+            }
+        }
+        if let Some(seconds) = self.signal_seconds {
+            if seconds > 65_535 {
+                return Err(("signal_seconds", format!("Slurm's --signal takes at most 65535 seconds, got {seconds}")));
+            }
+        }
+        for option in &self.sbatch {
+            if !option.starts_with('-') || option.contains('\n') || option.contains('\r') {
+                return Err(("sbatch", format!("expected one sbatch option per entry, such as \"--qos=high\", got {option:?}")));
+            }
+            let name = option.split(['=', ' ']).next().unwrap_or(option);
+            let owned = OWNED_SBATCH_OPTIONS.iter().find(|(long, short, _)| {
+                name == *long || short.is_some_and(|s| name == s || (option.starts_with(s) && !option.starts_with("--")))
+            });
+            if let Some((long, _, why)) = owned {
+                return Err(("sbatch", format!("{option:?} sets {long}, which the Slurm executor sets itself: {why}")));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Device choice of a sweep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    /// CUDA when GPUs are visible and the binary was built with CUDA, else CPU.
+    #[default]
+    Auto,
+    /// The CPU.
+    Cpu,
+    /// CUDA GPUs.
+    Cuda,
+}
+
+/// A positive integer (a feature count, steps, slots…); anything else is rejected while parsing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Count(pub u64);
+
+/// A compute budget in FLOP: a positive, finite number.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Budget(pub f64);
+
+/// A positive, finite factor (lr multiplier, minutes).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Factor(pub f64);
+
+impl<'de> Deserialize<'de> for Count {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct CountVisitor;
+        impl Visitor<'_> for CountVisitor {
+            type Value = Count;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a positive integer")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Count, E> {
+                if v > 0 {
+                    Ok(Count(v as u64))
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Signed(v), &self))
+                }
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Count, E> {
+                if v > 0 {
+                    Ok(Count(v))
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Unsigned(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(CountVisitor)
+    }
+}
+
+/// Visitor for positive finite numbers written as TOML integers or floats.
+struct PositiveVisitor(&'static str);
+
+impl Visitor<'_> for PositiveVisitor {
+    type Value = f64;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<f64, E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<f64, E> {
+        self.visit_f64(v as f64)
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<f64, E> {
+        if v > 0.0 && v.is_finite() {
+            Ok(v)
+        } else {
+            Err(E::invalid_value(de::Unexpected::Float(v), &self))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Budget {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(PositiveVisitor("a positive number of FLOP, e.g. 1e12")).map(Budget)
+    }
+}
+
+impl<'de> Deserialize<'de> for Factor {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        deserializer.deserialize_any(PositiveVisitor("a positive number")).map(Factor)
+    }
+}
+
+/// The file as serde sees it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SweepFile {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: Option<String>,
+    run: RunTemplate,
+    sweep: Spanned<Axes>,
+    #[serde(default)]
+    executor: ExecutorSpec,
+}
+
+impl SweepSpec {
+    /// Reads and parses a sweep spec file.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read; [`Error::Spec`] (with line and column) when
+    /// it is not a valid sweep spec.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(Error::io("read", path))?;
+        Ok(Self::parse(&text, path)?)
+    }
+
+    /// Parses a sweep spec; `path` is only used in error messages.
+    ///
+    /// Checks syntax, keys and types here; the checks that need the expanded runs (a budget
+    /// too small for one step, a topk `k` larger than some F…) are made by
+    /// [`crate::Plan::new`], which points into the same text.
+    ///
+    /// # Errors
+    /// A [`SpecError`] naming the file, line, column and what was expected.
+    pub fn parse(text: &str, path: impl AsRef<Path>) -> std::result::Result<Self, SpecError> {
+        let path = path.as_ref();
+        let file: SweepFile = toml::from_str(text).map_err(|e| SpecError::at(path, text, e.span(), e.message()))?;
+        let name_span = file.name.span();
+        let name = file.name.into_inner();
+        let name_ok = !name.is_empty()
+            && !name.starts_with('.')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            return Err(SpecError::at(
+                path,
+                text,
+                Some(name_span),
+                format!("expected a sweep name made of letters, digits, '-', '_' and '.' (it names a directory), got {name:?}"),
+            ));
+        }
+        let spec = SweepSpec {
+            name,
+            description: file.description,
+            template: file.run,
+            axes: file.sweep.into_inner(),
+            executor: file.executor,
+            path: path.to_path_buf(),
+            text: text.to_string(),
+        };
+        spec.check_axes(file_span_of_sweep(text))?;
+        if let Some(slurm) = &spec.executor.slurm {
+            slurm.check().map_err(|(key, message)| spec.error(spec.key_span(&["executor", "slurm", key]), message))?;
+        }
+        Ok(spec)
+    }
+
+    /// The file the spec was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The spec's text as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// An error at `span` of the spec's text.
+    pub(crate) fn error(&self, span: Option<Range<usize>>, message: impl Into<String>) -> SpecError {
+        SpecError::at(&self.path, &self.text, span, message)
+    }
+
+    /// Byte span of a key in the file, e.g. `["run", "train", "lr"]`, if it is written there.
+    pub(crate) fn key_span(&self, keys: &[&str]) -> Option<Range<usize>> {
+        let document = toml_edit::ImDocument::parse(self.text.as_str()).ok()?;
+        let mut table: &dyn toml_edit::TableLike = document.as_table();
+        let (last, parents) = keys.split_last()?;
+        for key in parents {
+            table = table.get(key)?.as_table_like()?;
+        }
+        let (key, _) = table.get_key_value(last)?;
+        key.span()
+    }
+
+    /// Checks that need more than one key of `[sweep]`.
+    fn check_axes(&self, sweep_span: Option<Range<usize>>) -> std::result::Result<(), SpecError> {
+        let axes = &self.axes;
+        let non_empty = |list: Option<Range<usize>>, len: usize, what: &str| {
+            if len == 0 {
+                Err(self.error(list, format!("expected at least one {what}, got an empty list")))
+            } else {
+                Ok(())
+            }
+        };
+        match (&axes.budgets, &axes.features, &axes.grid) {
+            (Some(budgets), Some(features), None) => {
+                non_empty(Some(budgets.span()), budgets.get_ref().len(), "compute budget")?;
+                non_empty(Some(features.span()), features.get_ref().len(), "feature count")?;
+            }
+            (None, None, Some(grid)) => non_empty(Some(grid.span()), grid.get_ref().len(), "grid point")?,
+            (Some(_), Some(_), Some(grid)) => {
+                return Err(self.error(Some(grid.span()), "expected either `budgets` and `features` or `grid`, not both"));
+            }
+            (Some(budgets), None, _) => {
+                return Err(self.error(Some(budgets.span()), "`budgets` needs `features` in [sweep]: every budget is run at every feature count"));
+            }
+            (None, Some(features), _) => {
+                return Err(self.error(Some(features.span()), "`features` needs `budgets` in [sweep] (or write explicit points as `grid = [{ features = .., steps = .. }]`)"));
+            }
+            (None, None, None) => {
+                return Err(self.error(sweep_span, "expected `budgets` and `features`, or `grid`, in [sweep]"));
+            }
+        }
+        if let Some(multipliers) = &axes.lr_multipliers {
+            non_empty(Some(multipliers.span()), multipliers.get_ref().len(), "learning-rate multiplier")?;
+        }
+        if let Some(seeds) = &axes.seeds {
+            non_empty(Some(seeds.span()), seeds.get_ref().len(), "seed")?;
+        }
+        Ok(())
+    }
+}
+
+/// Span of the `[sweep]` header, for errors about the table as a whole.
+fn file_span_of_sweep(text: &str) -> Option<Range<usize>> {
+    let document = toml_edit::ImDocument::parse(text).ok()?;
+    document.as_table().get("sweep")?.span()
+}
+
+impl RunTemplate {
+    /// The template with F, steps and seed filled in, not yet resolved.
+    pub fn instantiate(&self, features: usize, steps: u64, seed: u64) -> RunSpec {
+        let mut spec = self.0.clone();
+        spec.sae.features = features;
+        spec.train.steps = steps;
+        spec.seed = seed;
+        spec
+    }
+
+    /// The written `run.seed`.
+    pub fn seed(&self) -> u64 {
+        self.0.seed
+    }
+
+    /// Width of the activations.
+    pub fn d_in(&self) -> usize {
+        self.0.d_in()
+    }
+
+    /// Tokens per step.
+    pub fn batch_size(&self) -> usize {
+        self.0.train.batch_size
+    }
+}
+
+/// Placeholders injected while parsing `[run]`; always overwritten by [`RunTemplate::instantiate`].
+const PLACEHOLDER: u64 = 1;
+
+impl<'de> Deserialize<'de> for RunTemplate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        RunSpec::deserialize(Inject { inner: deserializer, rule: Rule::Run }).map(RunTemplate)
+    }
+}
+
+/// Where the adaptor is in the `[run]` tree.
+#[derive(Clone, Copy)]
+enum Rule {
+    /// The `[run]` table itself: its `sae` and `train` values get a key added.
+    Run,
+    /// A table that gets `key` added (and must not have it written).
+    Add { table: &'static str, key: &'static str },
+}
+
+/// A deserializer that hands the visitor of a struct an [`InjectMap`] instead of the plain map.
+struct Inject<D> {
+    inner: D,
+    rule: Rule,
+}
+
+macro_rules! forward_plain {
+    ($($method:ident)*) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> std::result::Result<V::Value, D::Error> {
+            self.inner.$method(visitor)
+        }
+    )*};
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for Inject<D> {
+    type Error = D::Error;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> std::result::Result<V::Value, D::Error> {
+        self.inner.deserialize_struct(name, fields, InjectVisitor { inner: visitor, rule: self.rule })
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> std::result::Result<V::Value, D::Error> {
+        self.inner.deserialize_map(InjectVisitor { inner: visitor, rule: self.rule })
+    }
+
+    forward_plain! {
+        deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32 deserialize_f64
+        deserialize_char deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
+        deserialize_option deserialize_unit deserialize_seq deserialize_identifier deserialize_ignored_any
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> std::result::Result<V::Value, D::Error> {
+        self.inner.deserialize_unit_struct(name, visitor)
+    }
+    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> std::result::Result<V::Value, D::Error> {
+        self.inner.deserialize_newtype_struct(name, visitor)
+    }
+    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> std::result::Result<V::Value, D::Error> {
+        self.inner.deserialize_tuple(len, visitor)
+    }
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        len: usize,
+        visitor: V,
+    ) -> std::result::Result<V::Value, D::Error> {
+        self.inner.deserialize_tuple_struct(name, len, visitor)
+    }
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> std::result::Result<V::Value, D::Error> {
+        self.inner.deserialize_enum(name, variants, visitor)
+    }
+}
+
+/// Wraps a struct's visitor so that its map goes through [`InjectMap`].
+struct InjectVisitor<V> {
+    inner: V,
+    rule: Rule,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for InjectVisitor<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.expecting(f)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<V::Value, A::Error> {
+        self.inner.visit_map(InjectMap { inner: map, rule: self.rule, current: None, injecting: false, injected: false })
+    }
+}
+
+/// The map of a table, with the rule's key appended after the written ones.
+struct InjectMap<A> {
+    inner: A,
+    rule: Rule,
+    /// The last key read from the file.
+    current: Option<String>,
+    /// The next value is the injected placeholder.
+    injecting: bool,
+    /// The placeholder was handed out.
+    injected: bool,
+}
+
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for InjectMap<A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> std::result::Result<Option<K::Value>, A::Error> {
+        // The placeholder goes first: a seed is consumed by the call that finds the map's end,
+        // so it could not be used again to add a key after the written ones.
+        if let Rule::Add { key, .. } = self.rule {
+            if !self.injected {
+                self.injected = true;
+                self.injecting = true;
+                let key: de::value::StrDeserializer<'_, A::Error> = key.into_deserializer();
+                return seed.deserialize(key).map(Some);
+            }
+        }
+        self.injecting = false;
+        let forbidden = match self.rule {
+            Rule::Run => None,
+            Rule::Add { table, key } => Some((table, key)),
+        };
+        self.inner.next_key_seed(KeyWatch { inner: seed, forbidden, seen: &mut self.current })
+    }
+
+    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> std::result::Result<S::Value, A::Error> {
+        if self.injecting {
+            self.injecting = false;
+            let placeholder: de::value::U64Deserializer<A::Error> = PLACEHOLDER.into_deserializer();
+            return seed.deserialize(placeholder);
+        }
+        let rule = match (self.rule, self.current.as_deref()) {
+            (Rule::Run, Some("sae")) => Rule::Add { table: "sae", key: "features" },
+            (Rule::Run, Some("train")) => Rule::Add { table: "train", key: "steps" },
+            _ => return self.inner.next_value_seed(seed),
+        };
+        self.inner.next_value_seed(InjectSeed { inner: seed, rule })
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint().map(|n| n + usize::from(!self.injected && matches!(self.rule, Rule::Add { .. })))
+    }
+}
+
+/// Deserialises a value through [`Inject`].
+struct InjectSeed<S> {
+    inner: S,
+    rule: Rule,
+}
+
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for InjectSeed<S> {
+    type Value = S::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<S::Value, D::Error> {
+        self.inner.deserialize(Inject { inner: deserializer, rule: self.rule })
+    }
+}
+
+/// Reads a key through toml's key deserializer (so errors carry the key's position),
+/// remembers it, rejects the forbidden one, and hands it to the struct's field visitor.
+struct KeyWatch<'a, K> {
+    inner: K,
+    forbidden: Option<(&'static str, &'static str)>,
+    seen: &'a mut Option<String>,
+}
+
+impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeyWatch<'_, K> {
+    type Value = K::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<K::Value, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        if let Some((table, forbidden)) = self.forbidden {
+            if key == forbidden {
+                return Err(de::Error::custom(format!(
+                    "`run.{table}.{forbidden}` is set for each run by the [sweep] table; remove it here"
+                )));
+            }
+        }
+        *self.seen = Some(key.clone());
+        self.inner.deserialize(de::value::StringDeserializer::<D::Error>::new(key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: &str = "name = \"s\"\n[run.data]\nsource = \"synthetic\"\nd_in = 16\n[run.sae]\narchitecture = \"relu\"\n\
+                        [run.train]\nbatch_size = 64\n[sweep]\ngrid = [{ features = 32, steps = 10 }]\n";
+
+    #[test]
+    fn the_slurm_table_parses() {
+        let text = format!(
+            "{BASE}[executor]\nkind = \"slurm\"\nslots = 4\n[executor.slurm]\npartition = \"gpu\"\ngpus_per_run = 2\nmem = \"16G\"\n\
+             signal_seconds = 60\nsbatch = [\"--qos=high\", \"-C a100\"]\nsetup = \"module load cuda\"\npoll_seconds = 5\n"
+        );
+        let spec = SweepSpec::parse(&text, "s.toml").unwrap();
+        assert_eq!(spec.executor.kind, ExecutorKind::Slurm);
+        let slurm = spec.executor.slurm.unwrap();
+        assert_eq!((slurm.partition.as_deref(), slurm.gpus_per_run, slurm.mem.as_deref()), (Some("gpu"), Some(2), Some("16G")));
+        assert_eq!(slurm.sbatch, ["--qos=high", "-C a100"]);
+        assert_eq!(slurm.poll_seconds, Some(Factor(5.0)));
+    }
+
+    #[test]
+    fn bad_slurm_settings_point_at_their_key() {
+        let cases = [
+            ("mem = \"lots\"", "expected memory such as"),
+            ("partition = \"a b\"", "expected a partition name without spaces"),
+            ("sbatch = [\"--array=0-3\"]", "sets --array, which the Slurm executor sets itself"),
+            ("sbatch = [\"-t 10\"]", "use [executor] timeout_minutes"),
+            ("sbatch = [\"qos=high\"]", "one sbatch option per entry"),
+            ("signal_seconds = 70000", "at most 65535"),
+            ("gpu = 1", "unknown field `gpu`"),
+        ];
+        for (line, message) in cases {
+            let text = format!("{BASE}[executor]\nkind = \"slurm\"\n[executor.slurm]\n{line}\n");
+            let error = SweepSpec::parse(&text, "s.toml").unwrap_err();
+            assert!(error.message.contains(message), "{line}: {error}");
+            assert_eq!(error.line, Some(14), "{line}: {error}");
+        }
+    }
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs every test of saescale: the Rust workspace (unit, integration and doc tests) and the
+# Python tests that load saescale's exports in SAELens.
+#
+# The Python packages live in a venv outside the clone ($SAESCALE_VENV, default
+# ~/.cache/saescale/venv), made and filled on first use, so the 3 GB of torch wheels are
+# downloaded once per machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${SAESCALE_VENV:-$HOME/.cache/saescale/venv}
+if ! "$venv/bin/python" -c 'import sae_lens, pytest' 2>/dev/null; then
+    echo "==> installing the Python test dependencies into $venv (once per machine)"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --cache-dir "${PIP_CACHE_DIR:-$HOME/.cache/pip}" -r tests/python/requirements.txt
+fi
+
+echo "==> cargo test --workspace"
+cargo test --workspace
+
+echo "==> Python tests (SAELens round trip)"
+target=$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+SAESCALE_BIN="$target/debug/saescale" "$venv/bin/python" -m pytest -q tests/python
