@@ -25,7 +25,7 @@ enum Command {
     Train(cmd::train::Args),
     /// Measure SAE training throughput next to the machine's matmul peak.
     Bench(cmd::bench::Args),
-    /// Run a sweep: plan it, train every run, collect the results table.
+    /// Run a sweep: plan it, train every run, collect the results table, fit, write the report.
     Run(cmd::run::Args),
     /// Print the runs a sweep spec expands to (F, steps, FLOP, time, memory) without running.
     Plan(cmd::plan::Args),
@@ -35,6 +35,10 @@ enum Command {
     Fit(cmd::fit::Args),
     /// Recommend the compute-optimal features, steps, loss and lr from a fit.
     Recommend(cmd::recommend::Args),
+    /// Work on activation shard directories (prepare: store the normalisation constant).
+    Activations(cmd::activations::Args),
+    /// Write a report: figures (SVG, PNG), their numbers (CSV), the run table and an HTML page.
+    Report(cmd::report::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -47,6 +51,8 @@ fn main() -> std::process::ExitCode {
         Command::Sweep(args) => cmd::sweep::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Recommend(args) => cmd::recommend::run(args),
+        Command::Activations(args) => cmd::activations::run(args),
+        Command::Report(args) => cmd::report::run(args),
     };
     exit::report(outcome)
 }

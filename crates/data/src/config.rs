@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::SyntheticConfig;
+use crate::{ShardsConfig, SyntheticConfig};
 
 /// Which activation source a run trains on, with that source's settings.
 ///
@@ -18,6 +18,8 @@ use crate::SyntheticConfig;
 pub enum DataConfig {
     /// Superposition data generated on the fly from known ground-truth features.
     Synthetic(SyntheticConfig),
+    /// Activation shards on disk (`.npy` or `.safetensors` files and a `manifest.json`).
+    Shards(ShardsConfig),
 }
 
 impl DataConfig {
@@ -25,6 +27,7 @@ impl DataConfig {
     pub fn d_in(&self) -> usize {
         match self {
             DataConfig::Synthetic(config) => config.d_in,
+            DataConfig::Shards(config) => config.d_in,
         }
     }
 
@@ -35,6 +38,7 @@ impl DataConfig {
     pub fn validate(&self) -> crate::Result<()> {
         match self {
             DataConfig::Synthetic(config) => config.validate(),
+            DataConfig::Shards(config) => config.validate(),
         }
     }
 }

@@ -10,8 +10,11 @@
 //!   any cursor, so a killed run that stored its cursor resumes on exactly the same data.
 //! - [`SyntheticSource`]: a superposition generator with known ground-truth features
 //!   ([`SyntheticConfig`]), deterministic from its seed and endless.
+//! - [`ShardSource`]: activations recorded from a model, streamed from `.npy`/`.safetensors`
+//!   shards with a bounded shuffle buffer ([`ShardsConfig`], [`shards::Manifest`]).
 //! - [`Split`]: the training stream and a disjoint held-out stream for evaluation.
-//! - [`scale_to_sqrt_d`]: the single normalisation constant of Anthropic's recipe.
+//! - [`scale_to_sqrt_d`]: the single normalisation constant of Anthropic's recipe;
+//!   [`scale_for`] prefers the constant a dataset stores.
 //!
 //! Design decision: a source is addressed by row, not by batch, so that a resumed run, an
 //! evaluation with another batch size and a planner estimating throughput all see the same rows.
@@ -29,11 +32,13 @@
 mod config;
 mod error;
 mod normalize;
+pub mod shards;
 mod source;
 mod synthetic;
 
 pub use config::DataConfig;
 pub use error::{Error, Result};
-pub use normalize::{mean_norm, scale_to_sqrt_d};
+pub use normalize::{mean_norm, scale_for, scale_to_sqrt_d};
+pub use shards::{ShardSource, ShardsConfig};
 pub use source::{open, Source, Split};
 pub use synthetic::{SyntheticConfig, SyntheticSource};

@@ -39,6 +39,18 @@ pub fn scale_to_sqrt_d(source: &mut dyn Source, rows: usize) -> Result<f64> {
     Ok(d.sqrt() / mean_norm(source, rows)?)
 }
 
+/// The normalisation constant for a run: the one stored with the dataset when there is one
+/// ([`Source::stored_scale`]), otherwise [`scale_to_sqrt_d`] over the next `rows` rows.
+///
+/// # Errors
+/// Whatever the source returns when reading fails.
+pub fn scale_for(source: &mut dyn Source, rows: usize) -> Result<f64> {
+    match source.stored_scale() {
+        Some(scale) => Ok(scale),
+        None => scale_to_sqrt_d(source, rows),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
 //! The [`Source`] trait every activation source implements, and [`open`] to build one.
 
-use crate::{DataConfig, Result, SyntheticSource};
+use crate::{DataConfig, Result, ShardSource, SyntheticSource};
 
 /// Which stream of a dataset to read.
 ///
@@ -38,15 +38,23 @@ pub trait Source: Send {
     /// # Errors
     /// File-backed sources fail when the position is beyond a finite stream's end.
     fn seek(&mut self, cursor: u64) -> Result<()>;
+
+    /// The normalisation constant `s` (E‖s·x‖ = √d) stored with the dataset, if any; the
+    /// trainer uses it instead of estimating one (see [`crate::scale_for`]).
+    fn stored_scale(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Opens the source a run's `[data]` section describes, positioned at row 0 of `split`.
 ///
 /// # Errors
-/// [`crate::Error::InvalidConfig`] when the configuration is out of range.
+/// [`crate::Error::InvalidConfig`] when the configuration is out of range; for shards,
+/// [`crate::Error::Manifest`] or [`crate::Error::Shard`] naming the file that does not match.
 pub fn open(config: &DataConfig, split: Split) -> Result<Box<dyn Source>> {
     match config {
         DataConfig::Synthetic(synthetic) => Ok(Box::new(SyntheticSource::new(synthetic, split)?)),
+        DataConfig::Shards(shards) => Ok(Box::new(ShardSource::open(shards, split)?)),
     }
 }
 

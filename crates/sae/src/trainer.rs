@@ -18,7 +18,7 @@ use std::path::Path;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
-use saescale_data::{open, scale_to_sqrt_d, Source, Split};
+use saescale_data::{open, scale_for, Source, Split};
 use saescale_spec::{Architecture, RunSpec};
 
 use crate::dead::DeadLatents;
@@ -104,15 +104,15 @@ pub struct Trainer<B: Backend> {
 }
 
 impl<B: Backend> Trainer<B> {
-    /// A trainer at step 0: fresh weights, and the normalisation constant estimated from the
-    /// training split.
+    /// A trainer at step 0: fresh weights, and the normalisation constant stored with the
+    /// dataset or, when it has none, estimated from the training split.
     ///
     /// # Errors
     /// [`Error::Spec`] for an invalid spec; [`Error::Data`] when the data cannot be read.
     pub fn new(spec: &RunSpec, device: &B::Device) -> Result<Self> {
         let spec = spec.clone().resolve()?;
         let mut sample = open(&spec.data, Split::Train)?;
-        let scale = scale_to_sqrt_d(sample.as_mut(), spec.train.normalization_rows)?;
+        let scale = scale_for(sample.as_mut(), spec.train.normalization_rows)?;
         let sae = init_sae::<B>(spec.d_in(), spec.sae.features, activation(&spec), decoder_init_norm(&spec), spec.seed, device);
         Self::assemble(spec, device, sae, scale)
     }

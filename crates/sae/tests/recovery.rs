@@ -8,7 +8,7 @@ use std::sync::atomic::AtomicBool;
 
 use burn::backend::Flex;
 use burn::tensor::Tensor;
-use saescale_data::{SyntheticConfig, SyntheticSource, Split};
+use saescale_data::{SyntheticSource, Split};
 use saescale_sae::tensors::TensorFile;
 use saescale_sae::{train, Outcome, Silent};
 use saescale_spec::RunSpec;
@@ -54,8 +54,8 @@ fn best_cosines(features: usize) -> Vec<f32> {
 
     let weights = out.path().join("checkpoint/sae/sae_weights.safetensors");
     let decoder = read_decoder(&weights, features);
-    let config: SyntheticConfig = match spec.data {
-        saescale_data::DataConfig::Synthetic(config) => config,
+    let saescale_data::DataConfig::Synthetic(config) = spec.data else {
+        unreachable!("the run file above uses synthetic data")
     };
     let source = SyntheticSource::new(&config, Split::Train).unwrap();
     let truth = source.directions();

@@ -32,12 +32,21 @@ pub struct Args {
 /// Runs the command; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     let (spec, plan) = load_plan(&args.spec)?;
-    let config = args.executor.local_config(&spec.executor)?;
-    let (device, threads) = match &config.device {
-        LocalDevice::Cpu { threads_per_run } => ("cpu", Some(*threads_per_run)),
-        LocalDevice::Cuda { .. } => ("cuda", None),
+    // Planning must work anywhere, e.g. a GPU sweep on a laptop: when this machine cannot
+    // run the sweep's executor, the table is printed without time estimates.
+    let config = match args.executor.local_config(&spec.executor) {
+        Ok(config) => Some(config),
+        Err(error) => {
+            eprintln!("note: no time estimates, this machine cannot run the sweep as configured: {error:#}");
+            None
+        }
     };
-    let bench_path = args.bench.clone().or_else(|| Throughput::default_path(device));
+    let (device, threads, slots) = match config.as_ref().map(|c| (&c.device, c.slots)) {
+        Some((LocalDevice::Cpu { threads_per_run }, slots)) => (Some("cpu"), Some(*threads_per_run), Some(slots)),
+        Some((LocalDevice::Cuda { .. }, slots)) => (Some("cuda"), None, Some(slots)),
+        None => (None, None, None),
+    };
+    let bench_path = args.bench.clone().or_else(|| device.and_then(Throughput::default_path));
     let throughput = match &bench_path {
         Some(path) => Throughput::load(path).map_err(sweep_error)?,
         None => None,
@@ -46,7 +55,10 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         return Err(exit::bad_input(format!("no throughput measurement at {}", bench_path.unwrap_or_default().display())));
     }
     let seconds: Vec<Option<f64>> = plan.runs.iter().map(|run| throughput.as_ref().map(|t| t.seconds(run, threads))).collect();
-    let wall = throughput.as_ref().map(|_| makespan(&seconds.iter().flatten().copied().collect::<Vec<_>>(), config.slots));
+    let wall = throughput
+        .as_ref()
+        .zip(slots)
+        .map(|(_, slots)| makespan(&seconds.iter().flatten().copied().collect::<Vec<_>>(), slots));
 
     if args.json {
         let runs: Vec<serde_json::Value> = plan
@@ -76,7 +88,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
             "name": plan.name,
             "runs": runs,
             "total_flops": plan.total_flops(),
-            "slots": config.slots,
+            "slots": slots,
             "device": device,
             "threads_per_run": threads,
             "est_wall_seconds": wall,
@@ -117,14 +129,19 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         })
         .collect();
     out.push_str(&render_table(&headers, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
-    out.push_str(&match (wall, &throughput) {
-        (Some(wall), Some(t)) => format!(
+    out.push_str(&match (wall, &throughput, &config) {
+        (Some(wall), Some(t), Some(config)) => format!(
             "estimated wall time: {} on {} (from the throughput measured in {})\n",
             format_duration(wall),
             config.describe(),
             t.path.display()
         ),
-        _ => format!("estimated wall time: unmeasured (run `saescale bench --device {device}`); {}\n", config.describe()),
+        (_, _, Some(config)) => format!(
+            "estimated wall time: unmeasured (run `saescale bench --device {}`); {}\n",
+            device.unwrap_or("cpu"),
+            config.describe()
+        ),
+        (_, _, None) => "estimated wall time: unknown on this machine\n".to_string(),
     });
     emit(&out)?;
     Ok(exit::OK)

@@ -1,4 +1,4 @@
-//! `saescale run <spec>`: plan → train every run → results table → fit (→ report, issue 7).
+//! `saescale run <spec>`: plan → train every run → results table → fit → report (reports/<name>/).
 //! `drive` is also the engine of `saescale sweep resume`.
 
 use std::io::IsTerminal;
@@ -20,11 +20,19 @@ use crate::exit;
 
 /// Run a sweep: plan it, train every run, and collect the results table.
 ///
+/// When every run is done it fits the joint law (<dir>/fit.json, as `saescale fit <dir>`) and
+/// writes the report to reports/<name>/ (as `saescale report <dir>`).
+///
 /// Runs are stored in the sweep directory (default runs/<name>/): runs/<id>/ holds each run's
 /// run file, status, metrics, checkpoint and output. Running the same spec again skips
 /// finished runs and resumes unfinished ones from their checkpoints, also after a crash or a
 /// kill -9 of this command. Ctrl-C (or SIGTERM) stops gracefully: trainers checkpoint and
 /// exit, and the sweep can be resumed; a second Ctrl-C kills them.
+///
+/// With the Slurm executor (--executor slurm, or kind = "slurm" in the spec's [executor]),
+/// runs are submitted as sbatch job arrays and watched until they end; Ctrl-C only stops the
+/// watching (the jobs keep running), and --detach exits right after submitting. `saescale
+/// sweep status|resume|cancel <dir>` look after the jobs later.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The sweep spec (TOML), e.g. sweeps/quickstart.toml.
@@ -195,7 +203,12 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if code != exit::OK || args.executor.detach {
         return Ok(code);
     }
-    fit_sweep(&dir)
+    let code = fit_sweep(&dir)?;
+    if code != exit::OK {
+        return Ok(code);
+    }
+    // The report goes to reports/<name>/ (issue 7), next to the runs/ directory by default.
+    crate::cmd::report::for_sweep(&dir, &spec.name)
 }
 
 /// Fits the joint law to a finished sweep's results table: `<dir>/fit.json`.

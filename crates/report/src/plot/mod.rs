@@ -97,6 +97,9 @@ pub struct Layer {
     pub name: String,
     /// Whether it appears in the legend (once per name across panels).
     pub legend: bool,
+    /// Whether its points set the axis ranges; overlays (e.g. interpolating curves) do not,
+    /// and are clipped to the range the other layers set.
+    pub bounds: bool,
     /// Colour (unless a point has its own).
     pub color: Rgb,
     /// How the points are drawn.
@@ -108,7 +111,13 @@ pub struct Layer {
 impl Layer {
     /// A layer shown in the legend.
     pub fn new(name: impl Into<String>, color: Rgb, mark: Mark, data: Vec<Datum>) -> Layer {
-        Layer { name: name.into(), legend: true, color, mark, data }
+        Layer { name: name.into(), legend: true, bounds: true, color, mark, data }
+    }
+
+    /// The same layer as an overlay: clipped to the axes, not widening them.
+    pub fn overlay(mut self) -> Layer {
+        self.bounds = false;
+        self
     }
 
     /// The same layer, left out of the legend.
@@ -297,8 +306,25 @@ impl Coloring {
     }
 }
 
-/// A number with `digits` significant digits for legends and captions (`0.523`, `1.2e18`).
+/// A number with at most `digits` significant digits for legends and captions, trailing
+/// zeros dropped (`0.523`, `128`, `1.2e18`, `1e11`).
 pub fn number(value: f64, digits: usize) -> String {
+    let text = number_padded(value, digits);
+    match text.split_once('e') {
+        Some((mantissa, exponent)) => format!("{}e{exponent}", trim_zeros(mantissa)),
+        None => trim_zeros(&text),
+    }
+}
+
+fn trim_zeros(text: &str) -> String {
+    if text.contains('.') {
+        text.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        text.to_string()
+    }
+}
+
+fn number_padded(value: f64, digits: usize) -> String {
     if value == 0.0 || !value.is_finite() {
         return format!("{value}");
     }
@@ -338,7 +364,9 @@ mod tests {
     fn numbers_keep_significant_digits() {
         assert_eq!(number(0.52345, 3), "0.523");
         assert_eq!(number(1.234e18, 3), "1.23e18");
-        assert_eq!(number(9.996e18, 3), "1.00e19");
+        assert_eq!(number(9.996e18, 3), "1e19");
+        assert_eq!(number(128.0, 4), "128");
+        assert_eq!(number(1.0e11, 3), "1e11");
         assert_eq!(number(406.4, 4), "406.4");
         assert_eq!(number(2048.0, 3), "2048");
     }

@@ -18,11 +18,19 @@ pub fn log_ticks(lo: f64, hi: f64) -> Ticks {
     if !(span > 0.0) || !lo.is_finite() || !hi.is_finite() {
         return Ticks { major: vec![lo], minor: Vec::new() };
     }
+    let inside = |v: f64| v >= lo - 1e-9 && v <= hi + 1e-9;
     if span < 1.0 {
+        // 1, 2, 5 × 10ᵏ when that gives three ticks, else linear steps.
+        let one_two_five: Vec<f64> = (lo.floor() as i64..=hi.ceil() as i64)
+            .flat_map(|k| [1.0f64, 2.0, 5.0].map(|m| k as f64 + m.log10()))
+            .filter(|&v| inside(v))
+            .collect();
+        if one_two_five.len() >= 3 {
+            return Ticks { major: one_two_five, minor: Vec::new() };
+        }
         let linear = linear_ticks(10f64.powf(lo), 10f64.powf(hi));
         return Ticks { major: linear.major.iter().map(|v| v.log10()).collect(), minor: Vec::new() };
     }
-    let inside = |v: f64| v >= lo - 1e-9 && v <= hi + 1e-9;
     let step = if span <= 8.0 { 1 } else { (span / 8.0).ceil() as i64 };
     let (first, last) = (lo.floor() as i64, hi.ceil() as i64);
     let mut major = Vec::new();
@@ -51,17 +59,18 @@ pub fn log_ticks(lo: f64, hi: f64) -> Ticks {
 }
 
 /// Ticks of a linear axis spanning `lo..hi`: multiples of a step of 1, 2, 2.5 or 5 × 10ᵏ,
-/// about five of them.
+/// four to seven of them.
 pub fn linear_ticks(lo: f64, hi: f64) -> Ticks {
     let span = hi - lo;
     if !(span > 0.0) || !span.is_finite() {
         return Ticks { major: vec![lo], minor: Vec::new() };
     }
-    let raw = span / 5.0;
+    let raw = span / 6.0;
     let magnitude = 10f64.powf(raw.log10().floor());
     let step = [1.0, 2.0, 2.5, 5.0, 10.0].iter().map(|m| m * magnitude).find(|&s| s >= raw).unwrap_or(10.0 * magnitude);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
+    // A hair of tolerance: 10^log10(40) is 40.000000000000007.
+    let first = (lo / step - 1e-9).ceil() as i64;
+    let last = (hi / step + 1e-9).floor() as i64;
     // Round each multiple to the step's decimals so that 3 × 0.2 prints and compares as 0.6.
     let decimals = (-(step.log10().floor()) as i32 + 1).max(0) as usize;
     let major = (first..=last)
@@ -72,8 +81,12 @@ pub fn linear_ticks(lo: f64, hi: f64) -> Ticks {
 }
 
 /// A tick label for `value`: at most four significant digits, trailing zeros dropped;
-/// `1e18` style from 1e5 up and below 1e-3.
+/// `1e18` style from 1e5 up and below 1e-3; a true minus sign (U+2212), as typeset figures use.
 pub fn format_tick(value: f64) -> String {
+    ascii_tick(value).replace('-', "\u{2212}")
+}
+
+fn ascii_tick(value: f64) -> String {
     if value == 0.0 {
         return "0".into();
     }
@@ -110,13 +123,13 @@ mod tests {
     fn labels_are_short_and_exact() {
         assert_eq!(format_tick(1e18), "1e18");
         assert_eq!(format_tick(10f64.powf(18.0 + 2f64.log10())), "2e18");
-        assert_eq!(format_tick(2.5e-5), "2.5e-5");
+        assert_eq!(format_tick(2.5e-5), "2.5e\u{2212}5");
         assert_eq!(format_tick(0.05), "0.05");
         assert_eq!(format_tick(128.0000001), "128");
         assert_eq!(format_tick(2000.0), "2000");
         assert_eq!(format_tick(10000.0), "10000");
         assert_eq!(format_tick(100000.0), "1e5");
-        assert_eq!(format_tick(-0.25), "-0.25");
+        assert_eq!(format_tick(-0.25), "\u{2212}0.25");
         assert_eq!(format_tick(0.0), "0");
         assert_eq!(format_tick(1.5), "1.5");
     }
@@ -138,11 +151,15 @@ mod tests {
         let t = log_ticks(40f64.log10(), 60f64.log10());
         let values: Vec<String> = t.major.iter().map(|&v| format_tick(10f64.powf(v))).collect();
         assert_eq!(values, ["40", "45", "50", "55", "60"]);
+        let t = log_ticks(11.0, 11.95);
+        let values: Vec<String> = t.major.iter().map(|&v| format_tick(10f64.powf(v))).collect();
+        assert_eq!(values, ["1e11", "2e11", "5e11"]);
     }
 
     #[test]
     fn linear_steps_are_nice() {
         assert_eq!(linear_ticks(0.0, 1.0).major, vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
-        assert_eq!(linear_ticks(-0.03, 0.05).major.len(), 5);
+        assert_eq!(linear_ticks(-0.03, 0.05).major, vec![-0.02, 0.0, 0.02, 0.04]);
+        assert_eq!(linear_ticks(2.1, 5.1).major, vec![2.5, 3.0, 3.5, 4.0, 4.5, 5.0]);
     }
 }

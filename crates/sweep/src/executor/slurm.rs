@@ -31,6 +31,7 @@ pub mod query;
 pub mod script;
 
 mod engine;
+mod outcome;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -186,6 +187,9 @@ pub async fn run(
 /// Maps what Slurm says about the sweep's jobs onto the store, without submitting anything
 /// (`saescale sweep status` of a sweep no manager watches).
 ///
+/// # Cancel safety
+/// Cancel safe: every status write is atomic.
+///
 /// # Errors
 /// As [`run`].
 pub async fn refresh(plan: &Plan, store: &RunStore, options: &Options) -> Result<()> {
@@ -202,31 +206,53 @@ pub async fn refresh(plan: &Plan, store: &RunStore, options: &Options) -> Result
 /// `saescale sweep resume`. Without the lock (a manager on another machine watches the sweep)
 /// it only scancels, and that manager records the ends.
 ///
+/// # Cancel safety
+/// Dropped after scancel, the jobs are cancelled but their ends are recorded only by the next
+/// `sweep status`, `resume` or `cancel`.
+///
 /// # Errors
 /// [`Error::Slurm`] when scancel or scontrol fail; store errors.
 pub async fn cancel(plan: &Plan, store: &RunStore, options: &Options, patience: Duration) -> Result<Vec<String>> {
+    let ids = scancel_ours(&Ledger::read(store.dir())?).await?;
     if store.is_locked() {
         let mut engine = engine::Engine::open(plan, store, options)?;
         engine.reconcile()?;
-        engine.poll().await?;
-        engine.cancel(patience).await
-    } else {
-        let ledger = Ledger::read(store.dir())?;
-        let mut ids = Vec::new();
-        for submission in ledger.submissions.iter().filter(|s| s.in_flight()) {
-            let Some(id) = &submission.job_id else { continue };
-            if let query::Report::Tasks(tasks) = query::scontrol(id).await? {
-                let ours = tasks.iter().any(|t| t.comment.as_deref() == Some(submission.comment().as_str()));
-                if ours && tasks.iter().any(|t| t.phase() != query::Phase::Ended) {
-                    ids.push(id.clone());
-                }
+        engine.watch_until_ended(patience).await?;
+    }
+    Ok(ids)
+}
+
+/// scancels the ledger's submissions that Slurm still runs or queues, after checking that
+/// each job id still names this sweep's job (its `--comment`), not a stranger's after a reset
+/// of the cluster's job ids; returns the ids cancelled.
+///
+/// # Cancel safety
+/// Cancel safe up to the scancel; after it, as [`cancel`].
+///
+/// # Errors
+/// [`Error::Slurm`] when squeue, scontrol or scancel fail.
+async fn scancel_ours(ledger: &Ledger) -> Result<Vec<String>> {
+    let mut ids = Vec::new();
+    for submission in ledger.submissions.iter().filter(|s| s.in_flight()) {
+        let comment = submission.comment();
+        let id = match &submission.job_id {
+            Some(id) => id.clone(),
+            None => match engine::find_by_comment(&submission.job_name, &comment).await? {
+                Some(id) => id,
+                None => continue,
+            },
+        };
+        if let query::Report::Tasks(tasks) = query::scontrol(&id).await? {
+            let ours = tasks.iter().any(|t| t.comment.as_deref() == Some(comment.as_str()));
+            if ours && tasks.iter().any(|t| t.phase() != query::Phase::Ended) {
+                ids.push(id);
             }
         }
-        if !ids.is_empty() {
-            query::run("scancel", &ids).await?;
-        }
-        Ok(ids)
     }
+    if !ids.is_empty() {
+        query::run("scancel", &ids).await?;
+    }
+    Ok(ids)
 }
 
 /// Job ids of the sweep in `dir` whose tasks may still be queued or running, as far as its

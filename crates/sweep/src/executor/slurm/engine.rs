@@ -11,12 +11,13 @@ use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use super::ledger::{Ledger, Submission, Task};
+use super::outcome::{classify, done, last_error, Ending};
 use super::query::{self, Phase, Report, TaskInfo};
 use super::script;
 use super::SlurmConfig;
 use crate::executor::{Outcome, Placement};
 use crate::plan::{Plan, RunId};
-use crate::store::{now_rfc3339, write_atomic, Failure, RunState, RunStatus, RunStore, ATTEMPT_HEADER};
+use crate::store::{now_rfc3339, write_atomic, Failure, RunState, RunStatus, RunStore};
 use crate::supervise::{Event, Options, Summary};
 use crate::{Error, Result};
 
@@ -35,15 +36,6 @@ struct Watch {
     task: usize,
     /// When this manager first saw the task running (since its last requeue).
     running_since: Option<Instant>,
-}
-
-/// How a task ended, as far as the manager can tell.
-#[derive(Debug, Clone, PartialEq)]
-enum Ending {
-    /// An outcome like a local attempt's; `cancelled` when someone scancelled it.
-    Ended { outcome: Outcome, cancelled: bool, how: String },
-    /// The task never started (its submission was lost, or Slurm forgot a job that never ran).
-    NotStarted,
 }
 
 pub(super) struct Engine<'a> {
@@ -115,24 +107,29 @@ impl<'a> Engine<'a> {
     /// flight are watched, other unfinished ones wait for submission. Returns how many runs
     /// are already done and already failed.
     pub(super) fn reconcile(&mut self) -> Result<(usize, usize)> {
-        let (mut done, mut failed) = (0, 0);
+        let (mut finished, mut failed) = (0, 0);
         for run in &self.plan.runs {
             let id = run.id.clone();
             let mut status = self.store.prepare(run)?;
             let in_flight = self.ledger.in_flight(&id);
             if self.store.is_finished(&id) {
-                if status.state != RunState::Done {
-                    status.state = RunState::Done;
-                    status.pid = None;
-                    status.reason = None;
-                    status.finished_at.get_or_insert_with(now_rfc3339);
-                    self.store.write_status(&id, &status)?;
-                }
+                let before = status.clone();
                 if let Some((s, t)) = in_flight {
-                    self.ledger.submissions[s].tasks[t].settled = true;
+                    // It finished while no manager watched its task.
+                    let task = &mut self.ledger.submissions[s].tasks[t];
+                    task.settled = true;
+                    status.attempts = status.attempts.max(task.attempt);
+                    status.exit_code = Some(0);
                     self.ledger_dirty = true;
                 }
-                done += 1;
+                status.state = RunState::Done;
+                status.pid = None;
+                status.reason = None;
+                status.finished_at.get_or_insert_with(now_rfc3339);
+                if status != before {
+                    self.store.write_status(&id, &status)?;
+                }
+                finished += 1;
                 self.statuses.insert(id, status);
                 continue;
             }
@@ -165,12 +162,19 @@ impl<'a> Engine<'a> {
             self.statuses.insert(id.clone(), status);
             self.resubmit.push(id);
         }
-        self.already_done = done;
+        self.already_done = finished;
         self.write_ledger()?;
-        Ok((done, failed))
+        Ok((finished, failed))
     }
 
     /// Submits the runs waiting for it, as arrays of at most [`MAX_ARRAY_TASKS`] tasks.
+    ///
+    /// # Cancel safety
+    /// A submission is in the ledger (with its token) before sbatch runs, so a drop at any
+    /// await leaves a job that the next manager finds, or none.
+    ///
+    /// # Errors
+    /// [`Error::Slurm`] when sbatch refuses the job; store errors.
     async fn submit(&mut self, config: &SlurmConfig) -> Result<()> {
         let mut runs = std::mem::take(&mut self.resubmit);
         let flops = |id: &RunId| self.plan.run(id).map_or(0.0, |r| r.flops);
@@ -230,6 +234,9 @@ impl<'a> Engine<'a> {
 
     /// Looks at the queue once and applies what changed; returns whether anything did.
     ///
+    /// # Cancel safety
+    /// Cancel safe: every change is written (atomically) before the next await.
+    ///
     /// # Errors
     /// Store errors; Slurm errors only after [`MAX_POLL_ERRORS`] failed looks in a row.
     pub(super) async fn poll(&mut self) -> Result<bool> {
@@ -253,7 +260,7 @@ impl<'a> Engine<'a> {
             for id in ids {
                 let index = self.watched[&id].task as u32;
                 let info = tasks.as_ref().and_then(|t| t.iter().find(|t| t.task == index));
-                self.observe(&id, info).await?;
+                self.observe(&id, info)?;
             }
         }
         self.write_ledger()?;
@@ -262,6 +269,12 @@ impl<'a> Engine<'a> {
 
     /// What Slurm says about submission `s`: `None` when it was never submitted, else the
     /// tasks Slurm still knows that are really ours (same comment or job name).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: it only reads, and marks the ledger dirty when it finds a lost job id.
+    ///
+    /// # Errors
+    /// [`Error::Slurm`] when squeue, scontrol or sacct fail.
     async fn report(&mut self, s: usize) -> Result<Option<Vec<TaskInfo>>> {
         let submission = &self.ledger.submissions[s];
         let (comment, name, wanted) = (submission.comment(), submission.job_name.clone(), submission.tasks.len());
@@ -294,7 +307,7 @@ impl<'a> Engine<'a> {
     }
 
     /// Applies one task's state to its run.
-    async fn observe(&mut self, id: &RunId, info: Option<&TaskInfo>) -> Result<()> {
+    fn observe(&mut self, id: &RunId, info: Option<&TaskInfo>) -> Result<()> {
         let watch = self.watched[id].clone();
         let job = self.ledger.submissions[watch.submission].job_id.clone();
         let label = job.as_ref().map(|j| format!("{j}_{}", watch.task));
@@ -402,6 +415,9 @@ impl<'a> Engine<'a> {
         match script::trailer_exit_code(&log, label) {
             Some(code) => {
                 info.exit_code = Some(code);
+                if code == 0 {
+                    info.state = "COMPLETED".into();
+                }
                 Ok(classify(&info, false, Some(code), last_error(&log, label)))
             }
             None => Ok(Ending::Ended {
@@ -502,6 +518,12 @@ impl<'a> Engine<'a> {
     }
 
     /// Submits, then watches until nothing is in flight (or at once when `detach`).
+    ///
+    /// # Cancel safety
+    /// As [`super::run`].
+    ///
+    /// # Errors
+    /// As [`super::run`].
     pub(super) async fn drive(mut self, config: &SlurmConfig, detach: bool, shutdown: impl Future<Output = ()>) -> Result<Summary> {
         let (done, failed) = self.reconcile()?;
         let to_run = self.resubmit.len() + self.watched.len();
@@ -534,23 +556,24 @@ impl<'a> Engine<'a> {
         Ok(self.summary(started.elapsed(), stopped || self.cancelled > 0, throttle))
     }
 
-    /// scancels every submission with a task in flight, then watches them end for up to
-    /// `patience`; returns the job ids.
-    pub(super) async fn cancel(&mut self, patience: Duration) -> Result<Vec<String>> {
-        let submissions: BTreeSet<usize> = self.watched.values().map(|w| w.submission).collect();
-        let ids: Vec<String> = submissions.into_iter().filter_map(|s| self.ledger.submissions[s].job_id.clone()).collect();
-        if ids.is_empty() {
-            return Ok(ids);
-        }
-        query::run("scancel", &ids).await?;
+    /// Watches the tasks in flight until they have all ended or `patience` is over (after
+    /// a scancel, while trainers checkpoint).
+    ///
+    /// # Cancel safety
+    /// As [`Engine::poll`].
+    ///
+    /// # Errors
+    /// As [`Engine::poll`].
+    pub(super) async fn watch_until_ended(&mut self, patience: Duration) -> Result<()> {
         let deadline = Instant::now() + patience;
         let mut pause = Duration::from_millis(200);
+        self.poll().await?;
         while !self.watched.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(pause).await;
             self.poll().await?;
             pause = (pause * 2).min(Duration::from_secs(2));
         }
-        Ok(ids)
+        Ok(())
     }
 
     fn summary(&self, wall: Duration, stopped: bool, slots: usize) -> Summary {
@@ -575,57 +598,6 @@ impl<'a> Engine<'a> {
         }
         summary
     }
-}
-
-fn done(how: &str) -> Ending {
-    Ending::Ended { outcome: Outcome::Done, cancelled: false, how: how.into() }
-}
-
-/// Turns an ended task into an [`Ending`]. `trainer_exit` is the trainer's own exit code from
-/// the log's trailer (the batch script exits with it too, but Slurm reports a signal instead
-/// when the job was killed); `last_error` is the trainer's last `error:` line.
-fn classify(info: &TaskInfo, finished: bool, trainer_exit: Option<i32>, last_error: Option<String>) -> Ending {
-    if finished {
-        return done(&info.state);
-    }
-    let label = info.label();
-    let state = info.state.as_str();
-    let code = trainer_exit.or(info.exit_code);
-    let failed = |what: String, retryable: bool| {
-        let reason = match &last_error {
-            Some(error) => format!("{state} (Slurm job {label}): {what}: {error}"),
-            None => format!("{state} (Slurm job {label}): {what}"),
-        };
-        Ending::Ended { outcome: Outcome::Failed { exit_code: code, signal: info.signal, reason, retryable }, cancelled: false, how: state.into() }
-    };
-    let interrupted = |cancelled| Ending::Ended { outcome: Outcome::Interrupted, cancelled, how: state.to_string() };
-    match state {
-        "CANCELLED" => interrupted(true),
-        "PREEMPTED" => interrupted(false),
-        "TIMEOUT" => failed("killed at its time limit".into(), true),
-        "OUT_OF_MEMORY" => failed("killed for using more memory than it asked for (--mem)".into(), true),
-        "NODE_FAIL" => failed("its node failed".into(), true),
-        "COMPLETED" => failed("the trainer exited 0 without writing final.json".into(), true),
-        _ => match (code, info.signal) {
-            (Some(75), _) => interrupted(false),
-            (Some(2), _) => failed("bad input (exit 2)".into(), false),
-            (Some(3), _) => failed("diverged (exit 3)".into(), false),
-            (Some(c), _) if c != 0 => failed(format!("exit {c}"), true),
-            (_, Some(signal)) => failed(format!("killed by signal {signal}"), true),
-            _ => failed(info.reason.clone().unwrap_or_else(|| "ended without an exit code".into()), true),
-        },
-    }
-}
-
-/// The trainer's last `error:` line in the log section of Slurm job `label`, else its last
-/// line that is not one of the script's own.
-fn last_error(log: &str, label: &str) -> Option<String> {
-    let start = log.rfind(&format!("as Slurm job {label} "))?;
-    let section = log[start..].split_once('\n').map_or("", |(_, rest)| rest);
-    let section = section.find(ATTEMPT_HEADER).map_or(section, |end| &section[..end]);
-    let lines: Vec<&str> = section.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("=== saescale sweep:")).collect();
-    let line = lines.iter().rev().find_map(|l| l.strip_prefix("error: ")).or_else(|| lines.last().copied())?;
-    Some(if line.chars().count() > 300 { line.chars().take(300).collect::<String>() + "…" } else { line.to_string() })
 }
 
 /// The last 64 KiB of a log (lossy UTF-8); empty when it does not exist.
@@ -658,72 +630,13 @@ fn token(dir: &Path, index: usize) -> String {
 
 /// The array job id of a submission sbatch accepted but whose id was not recorded: the job
 /// with this name and comment that squeue still knows.
-async fn find_by_comment(name: &str, comment: &str) -> Result<Option<String>> {
+///
+/// # Cancel safety
+/// Cancel safe (a read).
+///
+/// # Errors
+/// [`Error::Slurm`] when squeue fails.
+pub(super) async fn find_by_comment(name: &str, comment: &str) -> Result<Option<String>> {
     let text = query::run("squeue", ["--noheader", "--states=all", "--name", name, "--format=%F|%k"]).await?;
     Ok(text.lines().find_map(|l| l.split_once('|').filter(|(_, c)| c.trim() == comment).map(|(id, _)| id.trim().to_string())))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::script::TRAILER;
-    use super::*;
-
-    fn ended(state: &str, exit_code: Option<i32>, signal: Option<i32>) -> TaskInfo {
-        TaskInfo {
-            array_job: "7".into(),
-            task: 2,
-            name: "saescale-x".into(),
-            comment: None,
-            state: state.into(),
-            reason: None,
-            exit_code,
-            signal,
-            restarts: 0,
-            node: Some("n1".into()),
-            gres: None,
-        }
-    }
-
-    fn failure(ending: &Ending) -> (String, bool) {
-        match ending {
-            Ending::Ended { outcome: Outcome::Failed { reason, retryable, .. }, .. } => (reason.clone(), *retryable),
-            other => panic!("expected a failure, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn slurm_ends_map_to_outcomes() {
-        assert_eq!(classify(&ended("COMPLETED", Some(0), None), true, Some(0), None), done("COMPLETED"));
-        // final.json decides, whatever the state.
-        assert_eq!(classify(&ended("CANCELLED", Some(0), Some(15)), true, None, None), done("CANCELLED"));
-        let cancelled = classify(&ended("CANCELLED", Some(75), None), false, Some(75), None);
-        assert!(matches!(cancelled, Ending::Ended { outcome: Outcome::Interrupted, cancelled: true, .. }));
-        let warned = classify(&ended("FAILED", Some(75), None), false, Some(75), None);
-        assert!(matches!(warned, Ending::Ended { outcome: Outcome::Interrupted, cancelled: false, .. }));
-        assert_eq!(
-            failure(&classify(&ended("FAILED", Some(1), None), false, Some(1), Some("disk full".into()))),
-            ("FAILED (Slurm job 7_2): exit 1: disk full".into(), true)
-        );
-        assert_eq!(failure(&classify(&ended("FAILED", Some(2), None), false, Some(2), None)), ("FAILED (Slurm job 7_2): bad input (exit 2)".into(), false));
-        assert_eq!(failure(&classify(&ended("FAILED", Some(3), None), false, None, None)).1, false);
-        // The trainer checkpointed at the time limit (exit 75), but the job still counts as timed out.
-        assert_eq!(
-            failure(&classify(&ended("TIMEOUT", Some(0), Some(15)), false, Some(75), None)),
-            ("TIMEOUT (Slurm job 7_2): killed at its time limit".into(), true)
-        );
-        assert!(failure(&classify(&ended("OUT_OF_MEMORY", Some(0), Some(125)), false, None, None)).0.starts_with("OUT_OF_MEMORY"));
-        assert!(failure(&classify(&ended("NODE_FAIL", Some(0), Some(15)), false, None, None)).0.starts_with("NODE_FAIL"));
-        assert_eq!(failure(&classify(&ended("FAILED", Some(0), Some(9)), false, None, None)).0, "FAILED (Slurm job 7_2): killed by signal 9");
-    }
-
-    #[test]
-    fn the_last_error_comes_from_the_jobs_own_section() {
-        let log = format!(
-            "{ATTEMPT_HEADER} 1 as Slurm job 7_2 (restart 0) on n1 at t, CUDA_VISIBLE_DEVICES=unset\nerror: old\n{TRAILER} 1 (Slurm job 7_2)\n\
-             {ATTEMPT_HEADER} 2 as Slurm job 9_0 (restart 0) on n1 at t, CUDA_VISIBLE_DEVICES=unset\nstep 5\nerror: disk full\nmore\n{TRAILER} 1 (Slurm job 9_0)\n"
-        );
-        assert_eq!(last_error(&log, "9_0").as_deref(), Some("disk full"));
-        assert_eq!(last_error(&log, "7_2").as_deref(), Some("old"));
-        assert_eq!(last_error(&log, "8_0"), None);
-    }
 }

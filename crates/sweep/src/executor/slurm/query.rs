@@ -138,6 +138,9 @@ fn is_unknown_job(error: &Error) -> bool {
 
 /// Asks `scontrol` about an array job: every task it still knows.
 ///
+/// # Cancel safety
+/// Cancel safe, as [`run`].
+///
 /// # Errors
 /// [`Error::Slurm`] when scontrol fails for another reason than an unknown job.
 pub async fn scontrol(array_job: &str) -> Result<Report> {
@@ -154,6 +157,9 @@ pub async fn scontrol(array_job: &str) -> Result<Report> {
 /// Asks the accounting database (`sacct`) about an array job; `Ok(None)` when the cluster
 /// keeps no accounting.
 ///
+/// # Cancel safety
+/// Cancel safe, as [`run`].
+///
 /// # Errors
 /// [`Error::Slurm`] when sacct fails for another reason.
 pub async fn sacct(array_job: &str) -> Result<Option<Report>> {
@@ -164,17 +170,6 @@ pub async fn sacct(array_job: &str) -> Result<Option<Report>> {
         }
         Err(Error::Slurm { message, .. }) if message.contains("accounting storage is disabled") => Ok(None),
         Err(error) => Err(error),
-    }
-}
-
-/// Everything Slurm still says about an array job: scontrol first, then sacct.
-///
-/// # Errors
-/// As [`scontrol`] and [`sacct`].
-pub async fn report(array_job: &str) -> Result<Report> {
-    match scontrol(array_job).await? {
-        Report::Unknown => Ok(sacct(array_job).await?.unwrap_or(Report::Unknown)),
-        tasks => Ok(tasks),
     }
 }
 

@@ -1,0 +1,133 @@
+//! What a report is drawn from: the runs (one per sweep run or table row) with the numbers the
+//! figures need, the fit, and the run table to publish. Built by [`crate::load`].
+
+use polars::prelude::DataFrame;
+use saescale_fit::FitResult;
+
+/// Where the data came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A saescale sweep directory: X = features F, Y = steps S.
+    Sweep,
+    /// An external table named by a fit (e.g. Chinchilla's points): X, Y as its columns say.
+    Table,
+}
+
+/// Names and units of the fitted variables.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Variables {
+    /// Sweep or table.
+    pub kind: Kind,
+    /// Axis label of the size variable, e.g. `features F`.
+    pub x: String,
+    /// Its symbol, e.g. `F`.
+    pub x_symbol: String,
+    /// CSV column for it, e.g. `features`.
+    pub x_column: String,
+    /// Axis label of the duration variable, e.g. `steps S`.
+    pub y: String,
+    /// Its symbol, e.g. `S`.
+    pub y_symbol: String,
+    /// CSV column for it.
+    pub y_column: String,
+    /// Axis label of the loss, e.g. `held-out loss`.
+    pub loss: String,
+    /// Tokens per unit of Y (the batch size for SAE steps; 1 when Y counts tokens).
+    pub tokens_per_y: f64,
+    /// Compute per unit of X·Y, `C = κ·X·Y`.
+    pub kappa: f64,
+}
+
+/// One loss measurement during training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CurvePoint {
+    /// Tokens seen.
+    pub tokens: f64,
+    /// Training loss.
+    pub loss: f64,
+}
+
+/// One run (or table row).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Run {
+    /// Run id, or `row N` for a table.
+    pub id: String,
+    /// Label for humans (may be empty).
+    pub name: String,
+    /// `done`, `failed`, `pending`, `running`.
+    pub state: String,
+    /// Why it failed, if it did.
+    pub reason: Option<String>,
+    /// Size X.
+    pub x: f64,
+    /// Duration Y.
+    pub y: f64,
+    /// Training compute in FLOP.
+    pub compute: f64,
+    /// The compute budget the run was planned from (sweeps; `None` for grid points and tables).
+    pub budget: Option<f64>,
+    /// Final (held-out) loss.
+    pub loss: Option<f64>,
+    /// Final L0.
+    pub l0: Option<f64>,
+    /// Final dead-feature fraction.
+    pub dead_fraction: Option<f64>,
+    /// Learning rate.
+    pub lr: Option<f64>,
+    /// Whether the fit used it.
+    pub in_fit: bool,
+    /// Why the fit left it out, if it was eligible.
+    pub excluded: Option<String>,
+    /// Training loss against tokens.
+    pub curve: Vec<CurvePoint>,
+}
+
+/// Everything a report shows.
+#[derive(Debug, Clone)]
+pub struct Dataset {
+    /// Sweep name or table file stem.
+    pub title: String,
+    /// The sweep's description.
+    pub description: Option<String>,
+    /// What was read (shown on the page).
+    pub input: String,
+    /// The sweep spec's text.
+    pub spec: Option<String>,
+    /// Variable names and units.
+    pub vars: Variables,
+    /// Runs in plan (or file) order.
+    pub runs: Vec<Run>,
+    /// The fit, if there is one.
+    pub fit: Option<FitResult>,
+    /// The run table to publish (results table, or the source table with fit columns).
+    pub table: Option<DataFrame>,
+    /// Remarks for the page (e.g. a missing source table).
+    pub notes: Vec<String>,
+}
+
+impl Dataset {
+    /// Runs with a loss (done).
+    pub fn measured(&self) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(|r| r.loss.is_some_and(|l| l.is_finite() && l > 0.0))
+    }
+
+    /// Runs that failed.
+    pub fn failed(&self) -> impl Iterator<Item = &Run> {
+        self.runs.iter().filter(|r| r.state == "failed")
+    }
+
+    /// Smallest and largest compute over measured runs, else the fit's range.
+    pub fn compute_range(&self) -> Option<(f64, f64)> {
+        let mut lo = f64::INFINITY;
+        let mut hi = f64::NEG_INFINITY;
+        for c in self.measured().map(|r| r.compute).filter(|c| c.is_finite() && *c > 0.0) {
+            lo = lo.min(c);
+            hi = hi.max(c);
+        }
+        if lo.is_finite() {
+            Some((lo, hi))
+        } else {
+            self.fit.as_ref().map(|f| (f.compute_range[0], f.compute_range[1]))
+        }
+    }
+}
