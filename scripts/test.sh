@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of saescale: the Rust workspace (unit, integration and doc tests) and the
-# Python tests that load saescale's exports in SAELens.
+# Runs every test of saescale: the Rust workspace (unit, integration and doc tests), the
+# Python tests that load saescale's exports in SAELens, and, as root, the Slurm tests against
+# a real single-node Slurm that scripts/test-slurm.sh installs, starts and stops
+# (SAESCALE_SKIP_SLURM=1 leaves them out).
 #
 # The Python packages live in a venv outside the clone ($SAESCALE_VENV, default
 # ~/.cache/saescale/venv), made and filled on first use, so the 3 GB of torch wheels are
@@ -28,3 +30,12 @@ cargo test --workspace
 echo "==> Python tests (SAELens round trip)"
 target=$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
 SAESCALE_BIN="$target/debug/saescale" "$venv/bin/python" -m pytest -q tests/python
+
+if [ "${SAESCALE_SKIP_SLURM:-0}" = 1 ]; then
+    echo "==> Slurm tests SKIPPED (SAESCALE_SKIP_SLURM=1)"
+elif [ "$(id -u)" = 0 ]; then
+    echo "==> Slurm tests"
+    bash scripts/test-slurm.sh
+else
+    echo "==> Slurm tests SKIPPED: they install and start Slurm, which needs root (see scripts/test-slurm.sh)"
+fi

@@ -48,7 +48,7 @@ pub fn report(outcome: anyhow::Result<u8>) -> ExitCode {
 }
 
 /// The exit code an error chain maps to: the first cause that knows its code wins.
-fn code_of(error: &anyhow::Error) -> u8 {
+pub fn code_of(error: &anyhow::Error) -> u8 {
     for cause in error.chain() {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
             return coded.code;

@@ -203,19 +203,33 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if code != exit::OK || args.executor.detach {
         return Ok(code);
     }
-    let code = fit_sweep(&dir)?;
-    if code != exit::OK {
-        return Ok(code);
-    }
+    fit_sweep(&dir)?;
     // The report goes to reports/<name>/ (issue 7), next to the runs/ directory by default.
     crate::cmd::report::for_sweep(&dir, &spec.name)
 }
 
 /// Fits the joint law to a finished sweep's results table: `<dir>/fit.json`.
-fn fit_sweep(dir: &Path) -> anyhow::Result<u8> {
+///
+/// A sweep the law cannot be fitted to (too few runs, say) is not a failed sweep: its runs
+/// and table stand, so the problem is reported as a warning and the report is drawn without
+/// a fit. A fit.json left from an earlier invocation is removed so it cannot be mistaken for
+/// a fit of these runs.
+fn fit_sweep(dir: &Path) -> anyhow::Result<()> {
     let out = dir.join("fit.json");
     eprintln!("fitting L(F, S) = E + A/F^alpha + B/S^beta to {}", dir.display());
-    crate::cmd::fit::run(crate::cmd::fit::Args::for_sweep(dir, &out)?)
+    match crate::cmd::fit::run(crate::cmd::fit::Args::for_sweep(dir, &out)?) {
+        Ok(_) => Ok(()),
+        Err(error) if exit::code_of(&error) == exit::BAD_INPUT => {
+            eprintln!("warning: no fit of this sweep: {error:#}");
+            match std::fs::remove_file(&out) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(anyhow::Error::new(e).context(format!("cannot remove the stale {}", out.display())))
+                }
+                _ => Ok(()),
+            }
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// Locks the sweep directory, saves the plan and trains every unfinished run; then writes
