@@ -11,7 +11,7 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use saescale_data::{DataConfig, SyntheticConfig};
-use saescale_spec::{compute, Architecture, EvalSpec, LogSpec, RunSpec, SaeSpec, TrainSpec};
+use saescale_spec::{compute, Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TrainSpec};
 
 use crate::trainer::Trainer;
 use crate::Result;
@@ -27,13 +27,21 @@ pub struct StepThroughput {
     pub batch_size: usize,
     /// Timed steps.
     pub steps: u64,
+    /// Number format of the step's matmuls (absent in files from before it was recorded: f32).
+    #[serde(default = "f32_precision")]
+    pub precision: Precision,
     /// Training tokens per second.
     pub tokens_per_s: f64,
     /// Achieved FLOP/s counting `12·d·F` per token, in units of 1e9.
     pub gflops: f64,
 }
 
-/// Times `steps` training steps of a relu SAE of this size after `warmup` untimed ones.
+fn f32_precision() -> Precision {
+    Precision::F32
+}
+
+/// Times `steps` training steps of a relu SAE of this size after `warmup` untimed ones, with
+/// its matmuls in `precision`.
 ///
 /// # Errors
 /// Training errors (a diverging loss cannot happen at this learning rate, but is reported).
@@ -43,9 +51,11 @@ pub fn step_throughput<B: Backend>(
     batch_size: usize,
     warmup: u64,
     steps: u64,
+    precision: Precision,
     device: &B::Device,
 ) -> Result<StepThroughput> {
-    let spec = bench_spec(d_in, features, batch_size, warmup + steps);
+    let mut spec = bench_spec(d_in, features, batch_size, warmup + steps);
+    spec.precision = Some(precision);
     let mut trainer = Trainer::<B>::new(&spec, device)?;
     let pool: Vec<Tensor<B, 2>> =
         (0..4).map(|_| Tensor::random([batch_size, d_in], Distribution::Normal(0.0, 1.0), device)).collect();
@@ -64,6 +74,7 @@ pub fn step_throughput<B: Backend>(
         features,
         batch_size,
         steps,
+        precision,
         tokens_per_s,
         gflops: compute::flops_per_token(d_in, features) * tokens_per_s / 1e9,
     })
@@ -122,8 +133,9 @@ mod tests {
 
     #[test]
     fn throughput_is_reported_consistently() {
-        let result = step_throughput::<Cpu>(16, 64, 32, 1, 3, &device()).unwrap();
+        let result = step_throughput::<Cpu>(16, 64, 32, 1, 3, Precision::F32, &device()).unwrap();
         assert_eq!((result.d_in, result.features, result.batch_size, result.steps), (16, 64, 32, 3));
+        assert_eq!(result.precision, Precision::F32);
         assert!(result.tokens_per_s > 0.0);
         let implied = 12.0 * 16.0 * 64.0 * result.tokens_per_s / 1e9;
         assert!((result.gflops - implied).abs() < 1e-9 * implied.max(1.0));

@@ -19,6 +19,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::model::{Activation, Sae};
+use crate::precision::MatmulPrecision;
 
 /// Row-major `[features, d_in]` decoder rows: random directions of L2 norm `norm`.
 pub fn decoder_rows(features: usize, d_in: usize, norm: f64, seed: u64) -> Vec<f32> {
@@ -51,6 +52,7 @@ pub fn init_sae<B: Backend>(
         b_dec: Tensor::zeros([d_in], device),
         activation,
         apply_b_dec_to_input: matches!(activation, Activation::TopK { .. }),
+        matmul: MatmulPrecision::F32,
     }
 }
 

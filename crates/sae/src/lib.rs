@@ -14,6 +14,7 @@
 //! - [`Trainer`] (trainer.rs): one step of the recipe, and the state that makes resumption exact.
 //! - [`train`] (run.rs): the loop over a run directory, with logging, checkpoints, signals.
 //! - [`export_saelens`]: the SAELens v6 directory.
+//! - [`precision`]: f32 or bf16 matmuls over f32 master weights.
 //! - [`bench`]: throughput of the training step and the matmul peak.
 //!
 //! Design decisions: gradients are computed by hand rather than by autodiff (see
@@ -31,6 +32,7 @@ pub mod loss;
 pub mod metrics;
 pub mod model;
 pub mod optim;
+pub mod precision;
 mod run;
 pub mod schedule;
 pub mod tensors;
@@ -45,5 +47,6 @@ pub use export::export_saelens;
 pub use init::init_sae;
 pub use metrics::{FinalMetrics, StepMetrics};
 pub use model::{Activation, Sae};
+pub use precision::MatmulPrecision;
 pub use run::{train, Observer, Outcome, RunDir, Silent};
 pub use trainer::{Evaluation, StepReading, Trainer};

@@ -109,8 +109,8 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
             // ∂/∂W_dec of the penalty: λ/B · (Σ_b f_bi) · W_dec,i / n_i.
             let latent_mass = forward.latents.clone().sum_dim(0).transpose(); // [features, 1]
             let penalty_grad = sae.w_dec.clone() / norms.clone().unsqueeze_dim(1) * latent_mass.mul_scalar(lambda / rows);
-            let w_dec_grad = forward.latents.clone().transpose().matmul(d_recon.clone()) + penalty_grad;
-            let d_latents = d_recon.clone().matmul(sae.w_dec.clone().transpose()) + norms.mul_scalar(lambda / rows).unsqueeze();
+            let w_dec_grad = sae.matmul.matmul(forward.latents.clone().transpose(), d_recon.clone()) + penalty_grad;
+            let d_latents = sae.matmul.matmul(d_recon.clone(), sae.w_dec.clone().transpose()) + norms.mul_scalar(lambda / rows).unsqueeze();
             let d_pre = d_latents.mask_fill(forward.active.clone().bool_not(), 0.0);
             let loss = parts.mse.clone() + parts.l1.clone().mul_scalar(lambda);
             (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
@@ -118,9 +118,9 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
         Objective::TopK { auxk_coefficient, auxk_k, dead } => {
             let variance = parts.variance.clone().unsqueeze();
             let d_recon = error.clone().mul_scalar(2.0) / variance.clone();
-            let mut w_dec_grad = forward.latents.clone().transpose().matmul(d_recon.clone());
+            let mut w_dec_grad = sae.matmul.matmul(forward.latents.clone().transpose(), d_recon.clone());
             let mut d_pre =
-                d_recon.clone().matmul(sae.w_dec.clone().transpose()).mask_fill(forward.active.clone().bool_not(), 0.0);
+                sae.matmul.matmul(d_recon.clone(), sae.w_dec.clone().transpose()).mask_fill(forward.active.clone().bool_not(), 0.0);
 
             let aux = auxk_terms(sae, &forward.pre, error.neg().detach(), dead, *auxk_k, *auxk_coefficient);
             w_dec_grad = w_dec_grad + aux.w_dec_grad;
@@ -131,7 +131,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
     };
 
     let b_enc_grad: Tensor<B, 1> = d_pre.clone().sum_dim(0).squeeze_dim(0);
-    let w_enc_grad = forward.input.clone().transpose().matmul(d_pre);
+    let w_enc_grad = sae.matmul.matmul(forward.input.clone().transpose(), d_pre);
     // When the encoder's input is x - b_dec, b_dec also reaches the loss through it.
     let b_dec_grad = if sae.apply_b_dec_to_input {
         b_dec_grad - sae.w_enc.clone().matmul(b_enc_grad.clone().unsqueeze_dim(1)).squeeze_dim(1)
@@ -199,13 +199,13 @@ fn auxk_terms<B: Backend>(
     let live = dead.clone().bool_not().unsqueeze::<2>().expand(pre.shape());
     let (latents, active) = top_k_relu(pre.clone().mask_fill(live, f32::NEG_INFINITY), auxk_k.min(features));
     let any_dead = dead.clone().any().float();
-    let reconstruction = latents.clone().matmul(sae.w_dec.clone());
+    let reconstruction = sae.matmul.matmul(latents.clone(), sae.w_dec.clone());
     let residual = reconstruction - target.clone();
     let variance = total_variance(target).unsqueeze();
     let loss = residual.clone().square().sum().unsqueeze() / variance.clone();
     let d_recon = residual.mul_scalar(2.0 * coefficient) / variance;
-    let w_dec_grad = latents.transpose().matmul(d_recon.clone());
-    let d_pre = d_recon.matmul(sae.w_dec.clone().transpose()).mask_fill(active.bool_not(), 0.0);
+    let w_dec_grad = sae.matmul.matmul(latents.transpose(), d_recon.clone());
+    let d_pre = sae.matmul.matmul(d_recon, sae.w_dec.clone().transpose()).mask_fill(active.bool_not(), 0.0);
     AuxK { loss: loss.squeeze_dim(0) * any_dead, d_pre, w_dec_grad }
 }
 
@@ -307,6 +307,7 @@ mod tests {
             b_dec: Tensor::zeros([2], &device()),
             activation: Activation::Relu,
             apply_b_dec_to_input: false,
+            matmul: crate::MatmulPrecision::F32,
         };
         let stats = batch_stats(&sae, tensor2(&[[1.0, 2.0], [3.0, 0.0]]), 5.0);
         assert_eq!(to_vec(stats.mse), vec![0.0]);

@@ -3,6 +3,8 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor};
 
+use crate::precision::MatmulPrecision;
+
 /// How pre-activations become latents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activation {
@@ -37,6 +39,8 @@ pub struct Sae<B: Backend> {
     /// Whether `b_dec` is subtracted from the input before encoding. Anthropic's April-2024
     /// recipe does not (false); Gao et al.'s TopK SAE does (b_pre, true).
     pub apply_b_dec_to_input: bool,
+    /// Number format of the encoder and decoder products (and of the backward pass's).
+    pub matmul: MatmulPrecision,
 }
 
 /// Everything the forward pass computed, kept for the backward pass and for metrics.
@@ -76,7 +80,7 @@ impl<B: Backend> Sae<B> {
 
     /// Pre-activations of an encoder input. `[batch, d_in] -> [batch, features]`
     pub fn pre_activations(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
-        input.matmul(self.w_enc.clone()) + self.b_enc.clone().unsqueeze()
+        self.matmul.matmul(input, self.w_enc.clone()) + self.b_enc.clone().unsqueeze()
     }
 
     /// Latents from pre-activations, and the mask of active latents.
@@ -93,7 +97,7 @@ impl<B: Backend> Sae<B> {
 
     /// Reconstruction from latents. `[batch, features] -> [batch, d_in]`
     pub fn decode(&self, latents: Tensor<B, 2>) -> Tensor<B, 2> {
-        latents.matmul(self.w_dec.clone()) + self.b_dec.clone().unsqueeze()
+        self.matmul.matmul(latents, self.w_dec.clone()) + self.b_dec.clone().unsqueeze()
     }
 
     /// The whole forward pass. `[batch, d_in] -> ForwardOutput`
@@ -137,6 +141,7 @@ mod tests {
             b_dec: tensor1(&[0.5, 0.5]),
             activation: Activation::Relu,
             apply_b_dec_to_input: false,
+            matmul: MatmulPrecision::F32,
         }
     }
 

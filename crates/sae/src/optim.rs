@@ -159,6 +159,7 @@ mod tests {
             b_dec: tensor1(&[0.0]),
             activation: Activation::Relu,
             apply_b_dec_to_input: false,
+            matmul: crate::MatmulPrecision::F32,
         };
         let config = AdamConfig { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
         let mut adam = Adam::new(config, &sae);

@@ -26,6 +26,7 @@ use crate::init::init_sae;
 use crate::loss::{batch_stats, loss_and_gradients, project_out_parallel, Objective};
 use crate::model::{Activation, Sae};
 use crate::optim::{Adam, AdamConfig};
+use crate::precision::MatmulPrecision;
 use crate::schedule::{l1_factor, lr_factor};
 use crate::tensors::{HostTensor, TensorFile};
 use crate::{Error, Result};
@@ -117,7 +118,8 @@ impl<B: Backend> Trainer<B> {
         Self::assemble(spec, device, sae, scale)
     }
 
-    fn assemble(spec: RunSpec, device: &B::Device, sae: Sae<B>, scale: f64) -> Result<Self> {
+    fn assemble(spec: RunSpec, device: &B::Device, mut sae: Sae<B>, scale: f64) -> Result<Self> {
+        sae.matmul = MatmulPrecision::of(spec.precision)?;
         let train = &spec.train;
         // resolve() filled adam_epsilon for every architecture.
         let config = AdamConfig { beta1: train.adam_beta1, beta2: train.adam_beta2, epsilon: train.adam_epsilon.unwrap_or(1e-8) };
@@ -155,6 +157,7 @@ impl<B: Backend> Trainer<B> {
             b_dec: file.float(path, "sae.b_dec", [d], device)?,
             activation: activation(&spec),
             apply_b_dec_to_input: matches!(spec.sae.architecture, Architecture::Topk),
+            matmul: MatmulPrecision::F32,
         };
         let mut trainer = Self::assemble(spec, device, sae, header.scale)?;
         for (prefix, moments) in [("adam.m", &mut trainer.adam.m), ("adam.v", &mut trainer.adam.v)] {

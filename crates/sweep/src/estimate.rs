@@ -41,6 +41,9 @@ struct BenchResult {
     features: usize,
     batch_size: usize,
     gflops: f64,
+    /// Matmul precision of the measurement; files from before it was recorded are f32.
+    #[serde(default)]
+    precision: Option<String>,
 }
 
 impl Throughput {
@@ -65,9 +68,14 @@ impl Throughput {
         };
         let corrupt = |reason: String| Error::Corrupt { path: path.to_path_buf(), reason };
         let file: BenchFile = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        // Runs use bf16 matmuls where there is a GPU (the trainer's default there) and f32 on
+        // CPU, so a file that measured bf16 (a GPU's) is read at bf16 and any other at f32.
+        let precision_of = |r: &BenchResult| r.precision.clone().unwrap_or_else(|| "f32".into());
+        let wanted = if file.results.iter().any(|r| precision_of(r) == "bf16") { "bf16" } else { "f32" };
         let mut points: Vec<(f64, f64)> = file
             .results
             .iter()
+            .filter(|r| precision_of(r) == wanted)
             .filter(|r| r.gflops > 0.0 && r.gflops.is_finite())
             .map(|r| ((r.d_in as f64 * r.features as f64 * r.batch_size as f64).ln(), r.gflops))
             .collect();
@@ -165,5 +173,16 @@ mod tests {
             .unwrap();
         let t = Throughput::load(&path).unwrap().unwrap();
         assert_eq!((t.threads, t.gflops_at(1, 1, 1)), (Some(2), 12.5));
+    }
+
+    #[test]
+    fn a_gpu_file_is_read_at_bf16() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench-cuda.json");
+        std::fs::write(&path, r#"{"device":"cuda","results":[
+            {"d_in":512,"features":16384,"batch_size":4096,"precision":"f32","gflops":100.0},
+            {"d_in":512,"features":16384,"batch_size":4096,"precision":"bf16","gflops":300.0}]}"#)
+            .unwrap();
+        assert_eq!(Throughput::load(&path).unwrap().unwrap().gflops_at(512, 16384, 4096), 300.0);
     }
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use burn::tensor::backend::Backend;
 use saescale_sae::bench::{matmul_peak_gflops, step_throughput, StepThroughput};
+use saescale_spec::Precision;
 use serde::{Deserialize, Serialize};
 
 use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
@@ -34,6 +35,9 @@ pub struct Args {
     /// Untimed warm-up steps per size.
     #[arg(long, default_value_t = 3)]
     pub warmup: u64,
+    /// Matmul precisions to measure, comma separated: f32, bf16 [default: f32 on cpu, f32,bf16 on cuda].
+    #[arg(long, value_delimiter = ',', value_parser = parse_precision)]
+    pub precision: Vec<Precision>,
     /// CPU threads [default: one per core].
     #[arg(long)]
     pub threads: Option<usize>,
@@ -43,6 +47,14 @@ pub struct Args {
     /// Where to save the JSON result [default: $XDG_CACHE_HOME/saescale/bench-<device>.json].
     #[arg(long)]
     pub save: Option<PathBuf>,
+}
+
+fn parse_precision(text: &str) -> Result<Precision, String> {
+    match text.trim() {
+        "f32" => Ok(Precision::F32),
+        "bf16" => Ok(Precision::Bf16),
+        other => Err(format!("expected f32 or bf16, got {other:?}")),
+    }
 }
 
 /// An SAE size, `d_in x features`.
@@ -119,13 +131,14 @@ fn print_table(report: &BenchReport) {
         "device {}, {} threads, measured f32 matmul peak {:.1} GFLOP/s",
         report.device, report.threads, report.matmul_peak_gflops
     );
-    println!("{:>6} {:>9} {:>6} {:>12} {:>9} {:>8}", "d_in", "features", "batch", "tokens/s", "GFLOP/s", "% peak");
+    println!("{:>6} {:>9} {:>6} {:>9} {:>12} {:>9} {:>8}", "d_in", "features", "batch", "precision", "tokens/s", "GFLOP/s", "% peak");
     for r in &report.results {
         println!(
-            "{:>6} {:>9} {:>6} {:>12.0} {:>9.1} {:>7.1}%",
+            "{:>6} {:>9} {:>6} {:>9} {:>12.0} {:>9.1} {:>7.1}%",
             r.d_in,
             r.features,
             r.batch_size,
+            format!("{:?}", r.precision).to_lowercase(),
             r.tokens_per_s,
             r.gflops,
             100.0 * r.gflops / report.matmul_peak_gflops
@@ -143,11 +156,18 @@ impl OnBackend for Measure<'_> {
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         let args = self.args;
         let peak = matmul_peak_gflops::<B>(&[512, 1024, 2048], 3, &device);
+        let precisions = match (args.precision.is_empty(), args.device) {
+            (false, _) => args.precision.clone(),
+            (true, Device::Cpu) => vec![Precision::F32],
+            (true, _) => vec![Precision::F32, Precision::Bf16],
+        };
         let mut results = Vec::new();
         for size in &args.sizes {
-            let result = step_throughput::<B>(size.d_in, size.features, args.batch, args.warmup, args.steps, &device)
-                .with_context(|| format!("benchmark of {}x{}", size.d_in, size.features))?;
-            results.push(result);
+            for &precision in &precisions {
+                let result = step_throughput::<B>(size.d_in, size.features, args.batch, args.warmup, args.steps, precision, &device)
+                    .with_context(|| format!("benchmark of {}x{} in {precision:?}", size.d_in, size.features))?;
+                results.push(result);
+            }
         }
         Ok(BenchReport {
             device: args.device.to_string(),

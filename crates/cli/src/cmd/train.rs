@@ -42,9 +42,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     set_cpu_threads(args.threads)?;
     let text = std::fs::read_to_string(&args.run_file)
         .map_err(|e| exit::bad_input(format!("cannot read run file {}: {e}", args.run_file.display())))?;
-    let spec = RunSpec::from_toml_str(&text)
+    let mut spec = RunSpec::from_toml_str(&text)
         .and_then(RunSpec::resolve)
         .with_context(|| format!("invalid run file {}", args.run_file.display()))?;
+    if args.device != Device::Cpu && spec.precision.is_none() {
+        // Mixed precision is the GPU default: bf16 matmuls over f32 weights and Adam state.
+        // Written into config.json, so a resumed run keeps it.
+        spec.precision = Some(Precision::Bf16);
+    }
     if args.device == Device::Cpu && matches!(spec.precision, Some(Precision::Bf16 | Precision::Tf32)) {
         return Err(exit::bad_input(format!(
             "{}: precision {:?} needs a CUDA device; use --device cuda or precision = \"f32\"",
