@@ -23,12 +23,13 @@ pub struct Args {
     /// Where to measure: cpu, cuda or cuda:N.
     #[arg(long, default_value = "cpu")]
     pub device: Device,
-    /// SAE sizes as d_in x features, comma separated.
-    #[arg(long, default_value = "64x1024,256x4096,512x8192", value_delimiter = ',')]
+    /// SAE sizes as d_in x features, comma separated [default: 64x1024,256x4096,512x8192 on
+    /// cpu; 512x16384,2048x65536,4096x131072 on cuda].
+    #[arg(long, value_delimiter = ',')]
     pub sizes: Vec<Size>,
-    /// Tokens per step.
-    #[arg(long, default_value_t = 1024)]
-    pub batch: usize,
+    /// Tokens per step [default: 1024 on cpu, 4096 on cuda].
+    #[arg(long)]
+    pub batch: Option<usize>,
     /// Timed steps per size.
     #[arg(long, default_value_t = 10)]
     pub steps: u64,
@@ -84,14 +85,14 @@ pub struct BenchReport {
     pub threads: usize,
     /// Best square f32 matmul rate, GFLOP/s.
     pub matmul_peak_gflops: f64,
-    /// One entry per size.
+    /// One entry per size and precision.
     pub results: Vec<StepThroughput>,
 }
 
 /// Runs the command; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<u8> {
     set_cpu_threads(args.threads)?;
-    if args.steps == 0 || args.batch == 0 {
+    if args.steps == 0 || args.batch == Some(0) {
         return Err(exit::bad_input("--steps and --batch must be at least 1"));
     }
     let report = dispatch(args.device, Measure { args: &args })??;
@@ -162,9 +163,17 @@ impl OnBackend for Measure<'_> {
             (true, _) => vec![Precision::F32, Precision::Bf16],
         };
         let mut results = Vec::new();
-        for size in &args.sizes {
+        let on_gpu = args.device != Device::Cpu;
+        let sizes = match (args.sizes.is_empty(), on_gpu) {
+            (false, _) => args.sizes.clone(),
+            (true, false) => vec![Size { d_in: 64, features: 1024 }, Size { d_in: 256, features: 4096 }, Size { d_in: 512, features: 8192 }],
+            // The sizes of issue 9 and of shared/bench/torch_sae_step.py.
+            (true, true) => vec![Size { d_in: 512, features: 16384 }, Size { d_in: 2048, features: 65536 }, Size { d_in: 4096, features: 131072 }],
+        };
+        let batch = args.batch.unwrap_or(if on_gpu { 4096 } else { 1024 });
+        for size in &sizes {
             for &precision in &precisions {
-                let result = step_throughput::<B>(size.d_in, size.features, args.batch, args.warmup, args.steps, precision, &device)
+                let result = step_throughput::<B>(size.d_in, size.features, batch, args.warmup, args.steps, precision, &device)
                     .with_context(|| format!("benchmark of {}x{} in {precision:?}", size.d_in, size.features))?;
                 results.push(result);
             }
