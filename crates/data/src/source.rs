@@ -60,7 +60,7 @@ pub fn open(config: &DataConfig, split: Split) -> Result<Box<dyn Source>> {
 
 /// Checks that a buffer of `len` values holds whole rows of width `d_in`; returns the row count.
 pub(crate) fn rows_in(len: usize, d_in: usize) -> Result<usize> {
-    if d_in == 0 || len % d_in != 0 {
+    if d_in == 0 || !len.is_multiple_of(d_in) {
         return Err(crate::Error::RaggedBatch { len, d_in });
     }
     Ok(len / d_in)

@@ -306,7 +306,7 @@ fn read_safetensors_header(file: &mut File, path: &Path) -> Result<Header> {
 /// # Errors
 /// [`Error::Io`] naming the file; [`Error::Shard`] for an unknown extension or ragged rows.
 pub fn write_shard(path: &Path, rows: &[f32], d: usize, dtype: Dtype) -> Result<()> {
-    if d == 0 || rows.len() % d != 0 {
+    if d == 0 || !rows.len().is_multiple_of(d) {
         return Err(Error::shard(path, format!("{} values are not whole rows of width {d}", rows.len())));
     }
     let tokens = rows.len() / d;
@@ -395,7 +395,7 @@ mod tests {
         let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
         bytes.extend_from_slice(&118u16.to_le_bytes());
         bytes.extend_from_slice(dict.as_bytes());
-        bytes.extend(std::iter::repeat(b' ').take(118 - dict.len() - 1));
+        bytes.extend(std::iter::repeat_n(b' ', 118 - dict.len() - 1));
         bytes.push(b'\n');
         for v in [1f32, 2.0, 3.0, 4.0] {
             bytes.extend_from_slice(&v.to_le_bytes());

@@ -175,7 +175,8 @@ fn axis_range(axis: &Axis, values: impl Iterator<Item = f64>) -> (f64, f64) {
         hi = hi.max(v);
     }
     if !lo.is_finite() {
-        return if axis.log { (0.0, 1.0) } else { (0.0, 1.0) };
+        // Nothing to show: any unit range will do (a decade on a log axis).
+        return (0.0, 1.0);
     }
     if hi - lo < 1e-12 {
         let pad = if axis.log { 0.3 } else { (lo.abs() * 0.1).max(1e-3) };
