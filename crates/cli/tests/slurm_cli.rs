@@ -7,18 +7,15 @@
 
 #[path = "../../sweep/tests/support/slurm.rs"]
 mod support;
+#[path = "support/sweep.rs"]
+mod sweep;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use support::{cluster_or_skip, field, scontrol_tasks, wait_until};
-
-const BIN: &str = env!("CARGO_BIN_EXE_saescale");
-
-fn fake_trainer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sweep/tests/support/fake-trainer.sh")
-}
+use sweep::{fake_trainer, output, text, Sweep};
 
 /// A sweep for the fake trainer (which ignores F and steps): `sweep` is the [sweep] table's
 /// body, `executor` lines go into [executor] (kind = "slurm" is set), `slurm` lines into
@@ -33,44 +30,7 @@ fn spec(sweep: &str, executor: &str, slurm: &str) -> String {
 
 const FOUR_RUNS: &str = "grid = [{ features = 32, steps = 10 }, { features = 64, steps = 10 }, { features = 32, steps = 20 }, { features = 64, steps = 20 }]";
 
-struct Sweep {
-    dir: tempfile::TempDir,
-}
-
 impl Sweep {
-    fn new(spec: &str) -> Sweep {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("sweep.toml"), spec).unwrap();
-        Sweep { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn out(&self) -> PathBuf {
-        self.path().join("out")
-    }
-
-    /// `saescale ARGS` in the sweep's temporary directory, with extra environment (the fake
-    /// trainer's knobs reach the jobs through sbatch's default --export=ALL).
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(BIN);
-        command.current_dir(self.path()).args(args).env_remove("SAESCALE_TRAINER");
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        command
-    }
-
-    /// `saescale run sweep.toml --dir out --no-progress --trainer FAKE EXTRA`.
-    fn run_fake(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
-        let trainer = fake_trainer();
-        let mut args = vec!["run", "sweep.toml", "--dir", "out", "--no-progress", "--trainer", trainer.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        self.command(&args, env)
-    }
-
     /// `saescale sweep resume out --no-progress --trainer FAKE`.
     fn resume_fake(&self, env: &[(&str, &str)]) -> Command {
         let trainer = fake_trainer();
@@ -83,16 +43,6 @@ impl Sweep {
         let out = output(self.run_fake(&["--detach"], env));
         assert!(out.status.success(), "{}", text(&out.stderr));
         output(self.resume_fake(env))
-    }
-
-    fn run_dirs(&self, dir: &str) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.path().join(dir).join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
-        dirs.sort();
-        dirs
-    }
-
-    fn status(&self, run_dir: &Path) -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("status.json")).unwrap()).unwrap()
     }
 
     /// `saescale sweep status out --json`, which maps the Slurm queue onto the store first.
@@ -117,14 +67,6 @@ impl Sweep {
         }
         panic!("{id} is not in the ledger: {ledger:#}");
     }
-}
-
-fn output(mut command: Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Lines of the fake trainer's start log: `scratch` or `resume <chunk>`.

@@ -3,15 +3,13 @@
 //! crate (via the hidden `--trainer` flag) so that they take seconds; the last ones train real
 //! SAEs with `saescale train`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_saescale");
-
-fn fake_trainer() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sweep/tests/support/fake-trainer.sh")
-}
+#[path = "support/sweep.rs"]
+mod sweep;
+use sweep::{fake_trainer, output, text, Sweep};
 
 /// A sweep of 2 budgets × 2 feature counts; the fake trainer ignores its numbers.
 const SPEC: &str = r#"name = "cli"
@@ -35,62 +33,6 @@ features = [128, 256]
 slots = 2
 max_attempts = 2
 "#;
-
-struct Sweep {
-    dir: tempfile::TempDir,
-}
-
-impl Sweep {
-    fn new(spec: &str) -> Sweep {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("sweep.toml"), spec).unwrap();
-        Sweep { dir }
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn sweep_dir(&self) -> PathBuf {
-        self.path().join("out")
-    }
-
-    /// `saescale <args>` in the temporary directory, with the fake trainer's knobs.
-    fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut command = Command::new(BIN);
-        command.current_dir(self.path()).args(args).env_remove("SAESCALE_TRAINER");
-        for (key, value) in env {
-            command.env(key, value);
-        }
-        command
-    }
-
-    /// `saescale run sweep.toml --dir out --trainer fake`.
-    fn run_fake(&self, extra: &[&str], env: &[(&str, &str)]) -> Command {
-        let trainer = fake_trainer();
-        let mut args = vec!["run", "sweep.toml", "--dir", "out", "--trainer", trainer.to_str().unwrap()];
-        args.extend_from_slice(extra);
-        self.command(&args, env)
-    }
-
-    fn run_dirs(&self) -> Vec<PathBuf> {
-        let mut dirs: Vec<PathBuf> = std::fs::read_dir(self.sweep_dir().join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
-        dirs.sort();
-        dirs
-    }
-
-    fn status(&self, run_dir: &Path) -> serde_json::Value {
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("status.json")).unwrap()).unwrap()
-    }
-}
-
-fn output(mut command: Command) -> Output {
-    command.stdin(Stdio::null()).output().unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
 
 fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
@@ -160,7 +102,7 @@ fn malformed_specs_exit_2_with_file_line_and_column() {
     let out = output(sweep.run_fake(&[], &[]));
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("sweep.toml:16:12: budget 1e3 FLOP is too small for one step"), "{}", text(&out.stderr));
-    assert!(!sweep.sweep_dir().exists(), "a bad spec must not create the sweep directory");
+    assert!(!sweep.out().exists(), "a bad spec must not create the sweep directory");
 }
 
 #[test]
@@ -169,20 +111,20 @@ fn a_sweep_finishes_and_a_rerun_starts_nothing() {
     let out = output(sweep.run_fake(&[], &[]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("4 of 4 runs done (0 already), 0 failed, 0 pending; 4 attempts"), "{}", text(&out.stderr));
-    for run in sweep.run_dirs() {
+    for run in sweep.run_dirs("out") {
         assert_eq!(sweep.status(&run)["state"], "done");
         for file in ["run.toml", "status.json", "stdout.log", "metrics.jsonl", "final.json"] {
             assert!(run.join(file).is_file(), "{} lacks {file}", run.display());
         }
     }
-    let csv = std::fs::read_to_string(sweep.sweep_dir().join("results.csv")).unwrap();
+    let csv = std::fs::read_to_string(sweep.out().join("results.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5);
-    assert!(sweep.sweep_dir().join("results.parquet").is_file());
+    assert!(sweep.out().join("results.parquet").is_file());
 
     let out = output(sweep.run_fake(&[], &[]));
     assert!(out.status.success());
     assert!(text(&out.stderr).contains("4 of 4 runs done (4 already), 0 failed, 0 pending; 0 attempts"), "{}", text(&out.stderr));
-    for run in sweep.run_dirs() {
+    for run in sweep.run_dirs("out") {
         assert_eq!(fresh_starts(&run), 1);
         assert_eq!(std::fs::read_to_string(run.join("starts.log")).unwrap().lines().count(), 1);
     }
@@ -201,7 +143,7 @@ fn an_always_failing_run_is_retried_then_failed_with_its_reason() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("2 of 4 runs done"), "{stderr}");
     let mut failed = 0;
-    for run in sweep.run_dirs() {
+    for run in sweep.run_dirs("out") {
         let status = sweep.status(&run);
         if status["state"] == "failed" {
             failed += 1;
@@ -216,7 +158,7 @@ fn an_always_failing_run_is_retried_then_failed_with_its_reason() {
     assert_eq!(failed, 2);
     let out = output(sweep.command(&["sweep", "status", "out"], &[]));
     assert!(text(&out.stdout).contains("injected failure"), "{}", text(&out.stdout));
-    let csv = std::fs::read_to_string(sweep.sweep_dir().join("results.csv")).unwrap();
+    let csv = std::fs::read_to_string(sweep.out().join("results.csv")).unwrap();
     assert_eq!(csv.lines().filter(|l| l.contains(",failed,")).count(), 2, "{csv}");
 }
 
@@ -225,7 +167,7 @@ fn a_second_manager_gets_a_clear_error() {
     let sweep = Sweep::new(SPEC);
     let mut first = spawn(sweep.run_fake(&[], &[("FAKE_CHUNK_SECONDS", "0.5")]));
     wait_until("the first manager to start runs", Duration::from_secs(30), || {
-        sweep.sweep_dir().join("runs").is_dir() && sweep.run_dirs().iter().any(|r| r.join("starts.log").exists())
+        sweep.out().join("runs").is_dir() && sweep.run_dirs("out").iter().any(|r| r.join("starts.log").exists())
     });
     let second = output(sweep.run_fake(&[], &[]));
     assert_eq!(second.status.code(), Some(1));
@@ -241,7 +183,7 @@ fn a_second_manager_gets_a_clear_error() {
     assert_eq!(ended.code(), Some(75));
     let resumed = output(sweep.command(&["sweep", "resume", "out", "--trainer", fake_trainer().to_str().unwrap()], &[]));
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
-    for run in sweep.run_dirs() {
+    for run in sweep.run_dirs("out") {
         assert_eq!(sweep.status(&run)["state"], "done");
         assert_eq!(fresh_starts(&run), 1, "{}", run.display());
     }
@@ -255,21 +197,21 @@ fn sigkill_of_the_manager_then_a_rerun_finishes_every_run_without_starting_any_t
     let mut manager = spawn(sweep.run_fake(&[], &[("FAKE_CHUNK_SECONDS", "0.5")]));
     // Wait until two runs are part-way through.
     wait_until("two runs to make progress", Duration::from_secs(30), || {
-        sweep.sweep_dir().join("runs").is_dir()
-            && sweep.run_dirs().iter().filter(|r| std::fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 2)).count() >= 2
+        sweep.out().join("runs").is_dir()
+            && sweep.run_dirs("out").iter().filter(|r| std::fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 2)).count() >= 2
     });
     manager.kill().unwrap(); // SIGKILL
     manager.wait().unwrap();
-    let running = sweep.run_dirs().iter().filter(|r| sweep.status(r)["state"] == "running").count();
+    let running = sweep.run_dirs("out").iter().filter(|r| sweep.status(r)["state"] == "running").count();
     assert_eq!(running, 2, "the killed manager left its runs marked running");
 
     let out = output(sweep.run_fake(&[], &[("FAKE_CHUNK_SECONDS", "0.02")]));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    for run in sweep.run_dirs() {
+    for run in sweep.run_dirs("out") {
         assert_eq!(sweep.status(&run)["state"], "done");
         assert_eq!(fresh_starts(&run), 1, "{} was started from scratch more than once", run.display());
     }
-    let resumed = sweep.run_dirs().iter().filter(|r| std::fs::read_to_string(r.join("starts.log")).unwrap().contains("resume")).count();
+    let resumed = sweep.run_dirs("out").iter().filter(|r| std::fs::read_to_string(r.join("starts.log")).unwrap().contains("resume")).count();
     assert_eq!(resumed, 2);
 }
 
@@ -278,19 +220,19 @@ fn sigterm_stops_gracefully_with_exit_75_and_resume_finishes() {
     let sweep = Sweep::new(SPEC);
     let manager = spawn(sweep.run_fake(&[], &[("FAKE_CHUNK_SECONDS", "0.2")]));
     wait_until("runs to start", Duration::from_secs(30), || {
-        sweep.sweep_dir().join("runs").is_dir() && sweep.run_dirs().iter().filter(|r| r.join("metrics.jsonl").exists()).count() >= 2
+        sweep.out().join("runs").is_dir() && sweep.run_dirs("out").iter().filter(|r| r.join("metrics.jsonl").exists()).count() >= 2
     });
     // SAFETY: sends SIGTERM to the manager we spawned.
     unsafe { libc_kill(manager.id() as i32, 15) };
     let out = manager.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(75), "{}", text(&out.stderr));
     assert!(text(&out.stderr).contains("saescale sweep resume out"), "{}", text(&out.stderr));
-    for run in sweep.run_dirs() {
+    for run in sweep.run_dirs("out") {
         assert_ne!(sweep.status(&run)["state"], "running");
     }
     let out = output(sweep.command(&["sweep", "resume", "out", "--trainer", fake_trainer().to_str().unwrap()], &[]));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    for run in sweep.run_dirs() {
+    for run in sweep.run_dirs("out") {
         assert_eq!(fresh_starts(&run), 1);
     }
 }
@@ -309,8 +251,8 @@ fn real_trainer_sweep_survives_sigkill_of_its_manager() {
     let sweep = Sweep::new(&spec);
     let mut manager = spawn(sweep.command(&["run", "sweep.toml", "--dir", "out", "--threads", "1"], &[]));
     wait_until("two real runs to log progress", Duration::from_secs(120), || {
-        sweep.sweep_dir().join("runs").is_dir()
-            && sweep.run_dirs().iter().filter(|r| std::fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 3)).count() >= 1
+        sweep.out().join("runs").is_dir()
+            && sweep.run_dirs("out").iter().filter(|r| std::fs::read_to_string(r.join("metrics.jsonl")).is_ok_and(|m| m.lines().count() >= 3)).count() >= 1
     });
     manager.kill().unwrap();
     manager.wait().unwrap();
@@ -318,13 +260,13 @@ fn real_trainer_sweep_survives_sigkill_of_its_manager() {
     let out = output(sweep.command(&["run", "sweep.toml", "--dir", "out", "--threads", "1"], &[]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let mut resumed = 0;
-    for run in sweep.run_dirs() {
+    for run in sweep.run_dirs("out") {
         assert_eq!(sweep.status(&run)["state"], "done");
         assert_eq!(fresh_starts(&run), 1, "{}", std::fs::read_to_string(run.join("stdout.log")).unwrap());
         resumed += usize::from(std::fs::read_to_string(run.join("stdout.log")).unwrap().contains("resuming at step"));
         assert!(run.join("checkpoint/sae").is_dir(), "{} has no SAELens export", run.display());
     }
     assert!(resumed >= 1);
-    let csv = std::fs::read_to_string(sweep.sweep_dir().join("results.csv")).unwrap();
+    let csv = std::fs::read_to_string(sweep.out().join("results.csv")).unwrap();
     assert_eq!(csv.lines().filter(|l| l.contains(",done,")).count(), 4, "{csv}");
 }
