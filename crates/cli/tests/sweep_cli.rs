@@ -103,6 +103,10 @@ fn malformed_specs_exit_2_with_file_line_and_column() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("sweep.toml:16:12: budget 1e3 FLOP is too small for one step"), "{}", text(&out.stderr));
     assert!(!sweep.out().exists(), "a bad spec must not create the sweep directory");
+
+    let out = output(sweep.command(&["run", "absent.toml"], &[]));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("absent.toml"), "{}", text(&out.stderr));
 }
 
 #[test]

@@ -181,7 +181,11 @@ impl ExecutorArgs {
 
 /// Reads and plans a spec; spec errors are bad input (exit 2).
 pub fn load_plan(path: &Path) -> anyhow::Result<(SweepSpec, Plan)> {
-    let spec = SweepSpec::from_file(path).map_err(sweep_error)?;
+    let spec = SweepSpec::from_file(path).map_err(|error| match error {
+        // Its only I/O is reading the spec: a missing or unreadable spec is bad input.
+        saescale_sweep::Error::Io { .. } => exit::bad_input(error.to_string()),
+        other => sweep_error(other),
+    })?;
     let plan = Plan::new(&spec).map_err(sweep_error)?;
     Ok((spec, plan))
 }
