@@ -4,7 +4,8 @@ Trains tiny ReLU and TopK SAEs with the `saescale` binary ($SAESCALE_BIN), loads
 `checkpoint/sae/` with `sae_lens.SAE.load_from_disk`, and compares SAELens's encode/decode on
 raw activations with an independent numpy forward pass over the trainer's own (unfolded)
 weights and normalisation constant from `checkpoint/trainer_state.safetensors`. This checks
-the scale folding and the b_dec convention of FORMATS.md against the real library.
+the scale folding and the b_dec convention of the export (crates/sae/src/export.rs) against
+the real library.
 """
 
 import json

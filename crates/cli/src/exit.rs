@@ -1,68 +1,55 @@
-//! Exit codes, chosen in one place from the error that ended a command.
-//!
-//! | code | meaning | what a sweep manager should do |
-//! |---|---|---|
-//! | 0 | success | nothing |
-//! | 1 | failure (I/O, internal error) | retry |
-//! | 2 | bad input: command line, run file, table | do not retry; fix the input |
-//! | 3 | training diverged (non-finite loss) | do not retry with the same settings |
-//! | 75 | interrupted by SIGINT/SIGTERM after writing a checkpoint | run again to resume |
+//! The exit code of a command, chosen in one place from the error that ended it. The codes
+//! and what a sweep manager makes of them are saescale-spec's [`Exit`].
 
 use std::process::ExitCode;
 
-/// Success.
-pub const OK: u8 = 0;
-/// A failure worth retrying.
-pub const FAILURE: u8 = 1;
-/// Bad input; retrying cannot help.
-pub const BAD_INPUT: u8 = 2;
-/// The loss became NaN or infinite.
-pub const DIVERGED: u8 = 3;
-/// Stopped by a signal after checkpointing (EX_TEMPFAIL in sysexits.h).
-pub const INTERRUPTED: u8 = 75;
+use saescale_spec::Exit;
 
-/// An error that carries the exit code the process should end with.
+/// An error that carries the exit the process should end with.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Coded {
-    /// Exit code.
-    pub code: u8,
+    /// How the process ends.
+    pub exit: Exit,
     /// Message for the user.
     pub message: String,
 }
 
 /// Wraps a message as bad input (exit code 2).
 pub fn bad_input(message: impl Into<String>) -> anyhow::Error {
-    Coded { code: BAD_INPUT, message: message.into() }.into()
+    Coded { exit: Exit::BadInput, message: message.into() }.into()
 }
 
 /// Prints the error (with its chain of causes) once and picks the exit code.
-pub fn report(outcome: anyhow::Result<u8>) -> ExitCode {
+pub fn report(outcome: anyhow::Result<Exit>) -> ExitCode {
     match outcome {
-        Ok(code) => ExitCode::from(code),
+        Ok(exit) => ExitCode::from(exit.code()),
         Err(error) => {
             eprintln!("error: {error:#}");
-            ExitCode::from(code_of(&error))
+            ExitCode::from(exit_of(&error).code())
         }
     }
 }
 
-/// The exit code an error chain maps to: the first cause that knows its code wins.
-pub fn code_of(error: &anyhow::Error) -> u8 {
+/// The exit an error chain maps to: the first cause that knows its kind wins.
+pub fn exit_of(error: &anyhow::Error) -> Exit {
     for cause in error.chain() {
         if let Some(coded) = cause.downcast_ref::<Coded>() {
-            return coded.code;
+            return coded.exit;
         }
         if cause.downcast_ref::<saescale_spec::Error>().is_some() {
-            return BAD_INPUT;
+            return Exit::BadInput;
+        }
+        if let Some(error) = cause.downcast_ref::<saescale_pipeline::Error>() {
+            return if error.is_bad_input() { Exit::BadInput } else { Exit::Failure };
         }
         if let Some(error) = cause.downcast_ref::<saescale_sae::Error>() {
             return match error {
-                saescale_sae::Error::Diverged { .. } => DIVERGED,
-                saescale_sae::Error::Spec(_) | saescale_sae::Error::Data(_) | saescale_sae::Error::DifferentRun { .. } => BAD_INPUT,
-                _ => FAILURE,
+                saescale_sae::Error::Diverged { .. } => Exit::Diverged,
+                saescale_sae::Error::Spec(_) | saescale_sae::Error::Data(_) | saescale_sae::Error::DifferentRun { .. } => Exit::BadInput,
+                _ => Exit::Failure,
             };
         }
     }
-    FAILURE
+    Exit::Failure
 }

@@ -1,13 +1,16 @@
 //! `saescale`: scaling-law sweeps for sparse autoencoders.
 //!
 //! A thin layer over the workspace's libraries: clap parses the command line, each
-//! subcommand in [`cmd`] calls into a library, and [`main`] turns the outcome into one
-//! message and one exit code (see [`exit`]).
+//! subcommand in [`cmd`] turns its arguments into typed options and calls into a library
+//! (the sweep pipeline's stages are saescale-pipeline's; `train` and `bench` are saescale-sae's
+//! on the backend `--device` picks), and [`main`] turns the outcome into one message and one
+//! exit code (see [`exit`]).
 
 mod cmd;
 mod device;
 mod exit;
 mod progress;
+mod watch;
 
 use clap::{Parser, Subcommand};
 

@@ -3,7 +3,8 @@
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use saescale_sae::{Observer, StepMetrics};
+use saescale_sae::Observer;
+use saescale_spec::StepMetrics;
 
 /// Shows a training run's progress on stderr.
 pub struct TrainProgress {
@@ -54,13 +55,15 @@ impl Observer for TrainProgress {
     }
 
     fn logged(&mut self, m: &StepMetrics) {
+        // The trainer fills every field; a missing one would print as NaN.
+        let value = |v: Option<f64>| v.unwrap_or(f64::NAN);
         let line = format!(
             "loss {:.5} fvu {:.4} l0 {:.1} dead {:.1}% {:.0} tok/s",
-            m.loss,
-            m.fvu,
-            m.l0,
-            100.0 * m.dead_fraction,
-            m.tokens_per_s
+            value(m.loss),
+            value(m.fvu),
+            value(m.l0),
+            100.0 * value(m.dead_fraction),
+            value(m.tokens_per_s)
         );
         match &self.bar {
             Some(bar) => bar.set_message(line),

@@ -1,6 +1,6 @@
 //! `saescale fit` and `saescale recommend` end to end: the built binary on the reference
-//! tables (tests/data, SCALING.md §4) and on a synthetic sweep directory, in temporary
-//! directories. Golden values: SCALING.md §5 (T1, T4, T9).
+//! tables (tests/data, docs/METHODS.md §4) and on a synthetic sweep directory, in temporary
+//! directories. Golden values: docs/METHODS.md §5 (T1, T4, T9).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,6 +1,6 @@
 //! `saescale report` and the report at the end of `saescale run`, with the built binary in
 //! temporary directories (issue 7): a small sweep trained by a stand-in trainer whose loss follows
-//! a known law, and a fit of the Chinchilla reference points (SCALING.md §4, V1). Every SVG must
+//! a known law, and a fit of the Chinchilla reference points (docs/METHODS.md §4, V1). Every SVG must
 //! parse, every PNG must have the requested size and not be blank, and each page is opened in
 //! headless Chromium: no console errors, every figure decoded, a non-blank screenshot, and markup
 //! from the spec shown as text.

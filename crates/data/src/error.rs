@@ -12,9 +12,13 @@ pub enum Error {
         /// What was expected instead.
         reason: String,
     },
-    /// A shard or manifest file cannot be read or written.
-    #[error("{}: {source}", path.display())]
+    /// A shard or manifest file cannot be read or written. The message names the file and
+    /// what was being done; the I/O error is only the [source](std::error::Error::source), so
+    /// that a chain printed with `{:#}` shows it once.
+    #[error("cannot {action} {}", path.display())]
     Io {
+        /// What was being done, e.g. "open the shard".
+        action: &'static str,
         /// The file.
         path: std::path::PathBuf,
         /// The I/O error.
@@ -49,8 +53,10 @@ pub enum Error {
 }
 
 impl Error {
-    pub(crate) fn io(path: impl Into<std::path::PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+    /// A closure for `map_err` that wraps an I/O error with what was being done to `path`.
+    pub(crate) fn io(action: &'static str, path: impl Into<std::path::PathBuf>) -> impl FnOnce(std::io::Error) -> Self {
+        let path = path.into();
+        move |source| Error::Io { action, path, source }
     }
     pub(crate) fn manifest(path: impl Into<std::path::PathBuf>, reason: impl Into<String>) -> Self {
         Error::Manifest { path: path.into(), reason: reason.into() }
@@ -62,3 +68,31 @@ impl Error {
 
 /// Result with the data crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The message as `{:#}` chains print it: each error, then its sources, joined by ": ".
+    fn chain(error: &dyn std::error::Error) -> String {
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(s) = source {
+            text.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        text
+    }
+
+    /// Issue 18: a missing shard printed "No such file or directory (os error 2)" twice, once
+    /// from the message and once from the source.
+    #[test]
+    fn io_errors_print_their_cause_once() {
+        let path = std::path::Path::new("/nonexistent/saescale/00001.npy");
+        let error = std::fs::File::open(path).map_err(Error::io("open the shard", path)).unwrap_err();
+        assert_eq!(error.to_string(), "cannot open the shard /nonexistent/saescale/00001.npy");
+        let text = chain(&error);
+        assert!(text.starts_with("cannot open the shard /nonexistent/saescale/00001.npy: "), "{text}");
+        assert_eq!(text.matches("os error").count(), 1, "{text}");
+    }
+}

@@ -1,7 +1,7 @@
 //! The dataset normalisation constant of Anthropic's April-2024 recipe.
 //!
 //! Activations are multiplied by one constant `s` so that `E‖s·x‖ = √d_in`; then the same
-//! L1 coefficient means the same thing across models and layers (SCALING.md §1.3, pitfall 11).
+//! L1 coefficient means the same thing across models and layers (docs/METHODS.md §1.3, pitfall 11).
 //! The constant is estimated once per dataset from a sample of the training split.
 
 use crate::{Result, Source};

@@ -1,4 +1,4 @@
-//! Wall time of the two expensive fits of SCALING.md §5 on the 240 Chinchilla points:
+//! Wall time of the two expensive fits of docs/METHODS.md §5 on the 240 Chinchilla points:
 //! the 4,500-start grid fit (T1) and 4,000 bootstrap replicates each refitted from Hoffmann
 //! et al.'s TeX values (T3). Compare with `scipy_reference.py` in this directory, which does
 //! the same computation with scipy's L-BFGS-B.

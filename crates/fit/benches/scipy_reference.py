@@ -1,6 +1,6 @@
 """The computation of benches/grid_bootstrap.rs with scipy's L-BFGS-B, for a wall-time comparison.
 
-On the 240 Chinchilla points of SCALING.md section 5 (Epoch AI's digitised data, the five
+On the 240 Chinchilla points of docs/METHODS.md section 5 (Epoch AI's digitised data, the five
 highest-loss rows dropped, D = C / (6 N)):
   1. the 4,500-start grid fit of the summed Huber loss (delta = 1e-3) of log residuals of
      LSE(a - alpha ln N, b - beta ln D, e) (T1);

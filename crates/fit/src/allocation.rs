@@ -14,7 +14,7 @@
 //!
 //! ## Reference
 //! Hoffmann et al. 2022, arXiv:2203.15556 App. D.2 (eq. for N_opt, D_opt with C = 6ND);
-//! SCALING.md §2 and M2.
+//! docs/METHODS.md §2 and M2.
 
 use serde::{Deserialize, Serialize};
 
@@ -89,7 +89,7 @@ mod tests {
         (a / b - 1.0).abs()
     }
 
-    /// T4 (SCALING.md §5): Epoch AI's MLE parameters (Besiroglu et al. 2024, arXiv:2404.10102
+    /// T4 (docs/METHODS.md §5): Epoch AI's MLE parameters (Besiroglu et al. 2024, arXiv:2404.10102
     /// Table 1: A 482.01, B 2085.43, E 1.82, α 0.3478, β 0.3658), C = 6ND.
     #[test]
     fn t4_epoch_frontier() {
@@ -106,7 +106,7 @@ mod tests {
         assert!(rel(n24, 9.59e10) < 5e-3 && rel(f.y_opt(1e24, 6.0) / n24, 18.1) < 5e-3);
     }
 
-    /// T5 (SCALING.md §5): Hoffmann et al.'s TeX and rounded values.
+    /// T5 (docs/METHODS.md §5): Hoffmann et al.'s TeX and rounded values.
     #[test]
     fn t5_hoffmann_frontier() {
         let f = Frontier::from_joint(&JointParams::hoffmann_tex());

@@ -8,7 +8,7 @@
 //! with L-BFGS from the configured start and must converge ([`crate::solver::Status`]); if it
 //! does not, it is retried once from the full-data optimum, and if that fails too it is
 //! counted as failed and left out — Hoffmann et al.'s replicates stopped early, which made
-//! their intervals about 50× too narrow (SCALING.md §2.1, pitfall 12).
+//! their intervals about 50× too narrow (docs/METHODS.md §2.1, pitfall 12).
 //!
 //! IsoFLOP replicates resample within each budget, so every budget keeps its size.
 //!
@@ -163,7 +163,7 @@ pub fn bootstrap_isoflop(
         .map(|r| {
             let counts = stratified_counts(&groups, points.len(), config.seed, r);
             let rows: Vec<usize> = (0..points.len()).flat_map(|i| std::iter::repeat_n(i, counts[i] as usize)).collect();
-            isoflop(&points.select(&rows), kappa, iso).ok().map(|fit| fit.frontier)
+            isoflop(&points.select(&rows), kappa, iso).ok().and_then(|fit| fit.frontier)
         })
         .collect();
     let failed = frontiers.iter().filter(|f| f.is_none()).count();

@@ -1,6 +1,6 @@
 //! The entry point: [`fit`] a table's points with one method and, optionally, bootstrap it.
 //!
-//! Methods (SCALING.md §3):
+//! Methods (docs/METHODS.md §3):
 //! - [`Method::Huber`]: M1 with the summed Huber objective (δ = 10⁻³), multi-start L-BFGS from
 //!   the 4,500-point Chinchilla grid (or given starts), keeping the best converged run.
 //! - [`Method::Mle`]: Epoch AI's Huber likelihood with free scale σ. With the grid, the Huber
@@ -10,7 +10,11 @@
 //! - [`Method::Lsq`]: M1 with half the summed squared log residuals.
 //! - [`Method::Isoflop`]: M3, no parametric surface.
 //!
-//! Every method yields the compute-optimal [`Frontier`] (M2) that `recommend` uses.
+//! Every method yields the compute-optimal [`Frontier`] (M2) that `recommend` uses, and every
+//! method records the per-budget IsoFLOP profile it computed in [`FitResult::isoflop`]: for
+//! the isoflop method the analysis itself, for the parametric methods the same profile as a
+//! diagnostic ([`crate::isoflop::profile`]), which never makes the fit fail — a sweep with too
+//! few budgets or sizes simply records none.
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +22,7 @@ use crate::allocation::Frontier;
 use crate::bootstrap::{bootstrap_isoflop, bootstrap_law, BootstrapConfig};
 use crate::error::{Error, Result};
 use crate::grid::{chinchilla_grid, saturating_starts};
-use crate::isoflop::{isoflop, IsoFlopConfig};
+use crate::isoflop::{isoflop, profile, IsoFlopConfig};
 use crate::law::{JointLaw, JointParams, Law, SaturatingLaw, SaturatingParams};
 use crate::objective::{Objective, CHINCHILLA_DELTA};
 use crate::points::{check_kappa, Points};
@@ -77,7 +81,8 @@ pub struct FitConfig {
     pub solver: SolverSettings,
     /// Starts within this (absolute) distance of the best objective count as reaching it.
     pub best_tolerance: f64,
-    /// IsoFLOP settings ([`Method::Isoflop`]).
+    /// IsoFLOP settings: the analysis of [`Method::Isoflop`] and the diagnostic profile every
+    /// other method records.
     pub isoflop: IsoFlopConfig,
     /// Bootstrap, if wanted.
     pub bootstrap: Option<BootstrapConfig>,
@@ -117,6 +122,7 @@ impl FitConfig {
                 return Err(Error::InvalidConfig { field: "starts", reason: "need at least one start of 5 values (a, b, e, alpha, beta)".into() });
             }
         }
+        self.isoflop.validate()?;
         self.solver.validate()
     }
 }
@@ -126,7 +132,8 @@ impl FitConfig {
 /// # Errors
 /// [`Error::TooFewPoints`] with fewer points than parameters, [`Error::InvalidConfig`],
 /// [`Error::NoConvergence`] when no start converges, [`Error::Profile`] when an IsoFLOP
-/// analysis has fewer than two usable budgets.
+/// analysis ([`Method::Isoflop`]) has fewer than two usable budgets (the parametric methods'
+/// diagnostic profile never fails).
 pub fn fit(points: &Points, config: &FitConfig) -> Result<FitResult> {
     config.validate()?;
     let needed = match config.method {
@@ -170,7 +177,8 @@ fn empty_result(config: &FitConfig, frontier: Frontier) -> FitResult {
 
 fn fit_isoflop(points: &Points, config: &FitConfig) -> Result<FitResult> {
     let iso = isoflop(points, config.kappa, &config.isoflop)?;
-    let mut result = empty_result(config, iso.frontier);
+    let frontier = iso.frontier.ok_or_else(|| Error::Profile { what: "IsoFLOP analysis", reason: "fewer than two budgets have an interior minimum".into() })?;
+    let mut result = empty_result(config, frontier);
     if let Some(boot) = &config.bootstrap {
         let (frontiers, failed) = bootstrap_isoflop(points, config.kappa, &config.isoflop, boot)?;
         result.bootstrap = Some(BootstrapReport::from_frontiers(boot.clone(), frontiers, failed)?);
@@ -207,6 +215,7 @@ fn fit_parametric(points: &Points, config: &FitConfig) -> Result<FitResult> {
     });
     result.params = Some(params);
     result.log_sigma = (objective.extra_params() == 1).then(|| theta[JointLaw::N_PARAMS]);
+    result.isoflop = Some(profile(points, config.kappa, &config.isoflop)?);
     if let Some(boot) = &config.bootstrap {
         let replicates = bootstrap_law(&JointLaw, objective, points, &config.solver, boot, &theta)?;
         result.bootstrap = Some(BootstrapReport::from_law_replicates(boot.clone(), &replicates)?);
@@ -256,7 +265,7 @@ pub fn fit_saturating(
     Ok((SaturatingParams::from_log(&run.best.theta), run))
 }
 
-/// Refits the likelihood's scale alone at fixed law parameters (SCALING.md T7, "scale refit
+/// Refits the likelihood's scale alone at fixed law parameters (docs/METHODS.md T7, "scale refit
 /// only"): returns `(ln σ, −log-likelihood)`.
 ///
 /// # Errors
@@ -288,5 +297,96 @@ impl Law for ZeroLaw {
 
     fn ln_predict_grad(&self, _theta: &[f64], _ln_x: f64, _ln_y: f64, _grad: &mut [f64]) -> f64 {
         0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Noise-free points of `truth` on IsoFLOP grids: five budgets 1e17 … 1e21 (C = 6·X·Y), nine
+    /// sizes from X*(C)/4 to 4·X*(C) at ratios of √2, centred on the analytic optimum.
+    fn isoflop_grid(truth: &JointParams) -> (Points, Vec<f64>) {
+        let frontier = Frontier::from_joint(truth);
+        let (mut x, mut c) = (Vec::new(), Vec::new());
+        for k in 0..5 {
+            let budget = 10f64.powi(17 + k);
+            for j in -4..=4 {
+                x.push(frontier.x_opt(budget, 6.0) * 2f64.powf(f64::from(j) / 2.0));
+                c.push(budget);
+            }
+        }
+        let loss: Vec<f64> = x.iter().zip(&c).map(|(&x, &c)| truth.predict(x, c / (6.0 * x))).collect();
+        (Points::from_compute(&x, &c, &loss, 6.0).unwrap(), c)
+    }
+
+    /// A parametric fit records one budget per compute level, with the analytic optimum of
+    /// the true law `X*(C) = G·(C/6)^a` inside 1.5% (an Akima spline through nine sizes √2
+    /// apart locates the minimum of a smooth profile to about 1%) and the loss there within
+    /// 10⁻⁴.
+    #[test]
+    fn parametric_fits_record_the_isoflop_profile() {
+        let truth = JointParams { E: 1.7, A: 400.0, B: 2000.0, alpha: 0.34, beta: 0.37 };
+        let frontier = Frontier::from_joint(&truth);
+        let (points, compute) = isoflop_grid(&truth);
+        for method in [Method::Huber, Method::Lsq] {
+            let mut config = FitConfig::new(method, 6.0);
+            config.starts = Starts::Given(vec![JointParams::hoffmann_tex().to_log()]);
+            let result = fit(&points, &config).unwrap();
+            let iso = result.isoflop.as_ref().unwrap();
+            assert!(iso.diagnostic && iso.skipped.is_empty(), "{method:?}");
+            assert_eq!(iso.budgets.len(), 5, "{method:?}");
+            for (k, b) in iso.budgets.iter().enumerate() {
+                let c = 10f64.powi(17 + k as i32);
+                assert!((b.compute / c - 1.0).abs() < 1e-9);
+                assert_eq!(b.indices, (9 * k..9 * k + 9).collect::<Vec<_>>());
+                assert!(b.indices.iter().all(|&i| compute[i] == c));
+                assert!(b.interior);
+                let x_true = frontier.x_opt(c, 6.0);
+                assert!((b.x_opt / x_true - 1.0).abs() < 0.015, "{method:?} C = {c:e}: X* {} vs {x_true}", b.x_opt);
+                let loss_true = frontier.loss_opt(c, 6.0);
+                assert!((b.loss_opt / loss_true - 1.0).abs() < 1e-4, "{method:?} C = {c:e}: L* {} vs {loss_true}", b.loss_opt);
+                assert_eq!(b.curve.len(), crate::isoflop::CURVE_SAMPLES);
+            }
+            // The diagnostic frontier through the optima is close to the law's.
+            let a = iso.frontier.unwrap().a;
+            assert!((a - frontier.a).abs() < 0.01, "{method:?}: a {a} vs {}", frontier.a);
+            // The fit's own frontier is the joint law's, not the profile's.
+            assert!((result.frontier.a - frontier.a).abs() < 1e-6, "{method:?}");
+        }
+        // The likelihood needs residuals (its scale goes to zero on exact data): ±0.1% wiggle.
+        let mut noisy = points.clone();
+        for (i, l) in noisy.ln_loss.iter_mut().enumerate() {
+            *l += 1e-3 * ((i * 7 % 5) as f64 - 2.0) / 2.0;
+        }
+        let mut config = FitConfig::new(Method::Mle, 6.0);
+        config.starts = Starts::Given(vec![truth.to_log()]);
+        let result = fit(&noisy, &config).unwrap();
+        let iso = result.isoflop.as_ref().unwrap();
+        assert!(iso.diagnostic && iso.budgets.len() + iso.skipped.len() == 5, "{iso:?}");
+    }
+
+    /// A sweep that is not IsoFLOP-shaped (every point at its own compute) fits
+    /// parametrically and records no budgets; the isoflop method still refuses it.
+    #[test]
+    fn too_few_budgets_do_not_fail_a_parametric_fit() {
+        let truth = JointParams { E: 1.7, A: 400.0, B: 2000.0, alpha: 0.34, beta: 0.37 };
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..8 {
+            // Compute grows by 8× per point: no two points share a budget.
+            x.push(1e7 * 2f64.powi(i));
+            y.push(1e9 * 4f64.powi(i) * if i % 2 == 0 { 1.0 } else { 1.3 });
+        }
+        let loss: Vec<f64> = x.iter().zip(&y).map(|(&x, &y)| truth.predict(x, y)).collect();
+        let points = Points::new(&x, &y, &loss).unwrap();
+        let mut config = FitConfig::new(Method::Huber, 6.0);
+        config.starts = Starts::Given(vec![truth.to_log()]);
+        let result = fit(&points, &config).unwrap();
+        let iso = result.isoflop.as_ref().unwrap();
+        assert!(iso.budgets.is_empty() && iso.frontier.is_none() && iso.warnings.is_empty());
+        assert_eq!(iso.skipped.len(), 8);
+        assert!(result.to_string().contains("0 budget(s) with a minimum (0 interior), 8 without"), "{result}");
+        config.method = Method::Isoflop;
+        assert!(matches!(fit(&points, &config), Err(Error::Profile { .. })));
     }
 }

@@ -1,6 +1,6 @@
 //! Grids of optimiser starts.
 //!
-//! Chinchilla joint-law grid (SCALING.md §2; Hoffmann et al. 2022 App. D.2, as re-run by
+//! Chinchilla joint-law grid (docs/METHODS.md §2; Hoffmann et al. 2022 App. D.2, as re-run by
 //! Besiroglu et al. 2024): α ∈ {0, 0.5, …, 2}, β ∈ {0, 0.5, …, 2}, e ∈ {−1, −0.5, …, 1},
 //! a ∈ {0, 5, …, 25}, b ∈ {0, 5, …, 25} — 5·5·5·6·6 = 4,500 starts in log form (a, b, e, α, β).
 //!

@@ -14,8 +14,13 @@
 //! (`(mᵢ₋₁ + mᵢ)/2` when both weights vanish), cubic Hermite pieces between nodes. Its minimum
 //! is found exactly: at the nodes and at the real roots of each piece's quadratic derivative.
 //!
+//! [`Interpolant`] wraps either curve with what a profile needs besides its minimum: its value
+//! anywhere, its exact extremes over the sampled range, and evenly spaced samples for drawing.
+//! [`merge_nearby`] averages points whose `x` nearly coincide, which an interpolating spline
+//! needs on digitised data (see [`crate::isoflop`]).
+//!
 //! A minimiser at the edge of the sampled range is flagged as not interior: the true optimum
-//! may lie outside it (SCALING.md M3, pitfall 7).
+//! may lie outside it (docs/METHODS.md M3, pitfall 7).
 //!
 //! ## Reference
 //! Akima (1970), J. ACM 17(4), "A new method of interpolation and smooth curve fitting based
@@ -30,7 +35,7 @@ pub enum Interpolation {
     /// Least-squares parabola (Chinchilla Approach 2); smooths noise, biased on wide grids.
     Parabola,
     /// Akima spline through the (duplicate-averaged) points (Porian et al. 2024); the default,
-    /// as SCALING.md pitfall 7 advises.
+    /// as docs/METHODS.md pitfall 7 advises.
     #[default]
     Akima,
 }
@@ -57,58 +62,121 @@ pub fn minimum(interpolation: Interpolation, x: &[f64], y: &[f64]) -> Option<Min
 
 /// Sorts by `x` and averages `y` over equal `x` (within 1e-12 relative).
 fn distinct_sorted(x: &[f64], y: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let mut order: Vec<usize> = (0..x.len()).collect();
+    merge_nearby(x, y, 0.0)
+}
+
+/// Sorts `(x, y)` by `x` and merges runs of nearby `x` into one point: a point joins the
+/// current cluster when its `x` is less than `gap` above the cluster's mean `x` (or equal to
+/// it within 1e-12 relative, so that `gap = 0` merges exact duplicates only). A cluster is
+/// the mean of its `x` and the mean of its `y`.
+///
+/// An IsoFLOP profile calls this on `ln X` with `gap = ln 1.05`, so that sizes within 5% of
+/// each other are one node of the spline ([`crate::IsoFlopConfig::same_size`]).
+pub fn merge_nearby(x: &[f64], y: &[f64], gap: f64) -> (Vec<f64>, Vec<f64>) {
+    let mut order: Vec<usize> = (0..x.len().min(y.len())).collect();
     order.sort_by(|&i, &j| x[i].total_cmp(&x[j]));
-    let (mut xs, mut ys, mut counts) = (Vec::<f64>::new(), Vec::<f64>::new(), Vec::<f64>::new());
+    // (Σ x, Σ y, count) per cluster.
+    let mut clusters: Vec<(f64, f64, f64)> = Vec::new();
     for i in order {
-        match xs.last() {
-            Some(&last) if (x[i] - last).abs() <= 1e-12 * (1.0 + last.abs()) => {
-                let k = ys.len() - 1;
-                ys[k] += y[i];
-                counts[k] += 1.0;
+        match clusters.last_mut() {
+            Some(c) if {
+                let mean = c.0 / c.2;
+                x[i] - mean < gap || (x[i] - mean).abs() <= 1e-12 * (1.0 + mean.abs())
+            } =>
+            {
+                c.0 += x[i];
+                c.1 += y[i];
+                c.2 += 1.0;
             }
-            _ => {
-                xs.push(x[i]);
-                ys.push(y[i]);
-                counts.push(1.0);
-            }
+            _ => clusters.push((x[i], y[i], 1.0)),
         }
     }
-    ys.iter_mut().zip(&counts).for_each(|(y, c)| *y /= c);
-    (xs, ys)
+    clusters.iter().map(|c| (c.0 / c.2, c.1 / c.2)).unzip()
 }
 
 /// Least-squares parabola through all points, and its vertex.
 pub fn parabola_minimum(x: &[f64], y: &[f64]) -> Option<Minimum> {
-    let (distinct, _) = distinct_sorted(x, y);
-    if distinct.len() < 3 {
-        return None;
-    }
-    let n = x.len() as f64;
-    let xm = x.iter().sum::<f64>() / n;
-    // Normal equations for (c0, c1, c2) in u = x − x̄.
-    let mut s = [0.0; 5];
-    let mut t = [0.0; 3];
-    for (&xi, &yi) in x.iter().zip(y) {
-        let u = xi - xm;
-        let mut p = 1.0;
-        for (k, sk) in s.iter_mut().enumerate() {
-            *sk += p;
-            if k < 3 {
-                t[k] += p * yi;
-            }
-            p *= u;
+    Parabola::fit(x, y)?.minimum()
+}
+
+/// A least-squares parabola `c₀ + c₁u + c₂u²` in `u = x − x̄` (Chinchilla Approach 2).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Parabola {
+    /// x̄, the mean of the fitted `x`.
+    center: f64,
+    /// `(c₀, c₁, c₂)`.
+    c: [f64; 3],
+    /// Smallest and largest fitted `x`.
+    range: (f64, f64),
+}
+
+impl Parabola {
+    /// The parabola minimising `Σ (yᵢ − c₀ − c₁uᵢ − c₂uᵢ²)²` over every point (duplicates
+    /// count as often as they occur); `None` with fewer than three distinct `x`.
+    pub fn fit(x: &[f64], y: &[f64]) -> Option<Parabola> {
+        let (distinct, _) = distinct_sorted(x, y);
+        if distinct.len() < 3 {
+            return None;
         }
+        let n = x.len() as f64;
+        let xm = x.iter().sum::<f64>() / n;
+        // Normal equations for (c0, c1, c2) in u = x − x̄.
+        let mut s = [0.0; 5];
+        let mut t = [0.0; 3];
+        for (&xi, &yi) in x.iter().zip(y) {
+            let u = xi - xm;
+            let mut p = 1.0;
+            for (k, sk) in s.iter_mut().enumerate() {
+                *sk += p;
+                if k < 3 {
+                    t[k] += p * yi;
+                }
+                p *= u;
+            }
+        }
+        let m = [[s[0], s[1], s[2]], [s[1], s[2], s[3]], [s[2], s[3], s[4]]];
+        let c = solve3(m, t)?;
+        Some(Parabola { center: xm, c, range: (distinct[0], distinct[distinct.len() - 1]) })
     }
-    let m = [[s[0], s[1], s[2]], [s[1], s[2], s[3]], [s[2], s[3], s[4]]];
-    let c = solve3(m, t)?;
-    if !(c[2] > 0.0) {
-        return None;
+
+    /// The parabola at `x`.
+    pub fn eval(&self, x: f64) -> f64 {
+        let u = x - self.center;
+        self.c[0] + u * (self.c[1] + u * self.c[2])
     }
-    let u = -c[1] / (2.0 * c[2]);
-    let vertex = xm + u;
-    let interior = vertex > distinct[0] && vertex < distinct[distinct.len() - 1];
-    Some(Minimum { x: vertex, y: c[0] + c[1] * u + c[2] * u * u, interior })
+
+    /// Its vertex when it opens upwards (`c₂ > 0`), interior when strictly inside the fitted
+    /// range; `None` otherwise.
+    pub fn minimum(&self) -> Option<Minimum> {
+        let [c0, c1, c2] = self.c;
+        if c2.is_nan() || c2 <= 0.0 {
+            return None;
+        }
+        let u = -c1 / (2.0 * c2);
+        let vertex = self.center + u;
+        let interior = vertex > self.range.0 && vertex < self.range.1;
+        Some(Minimum { x: vertex, y: c0 + c1 * u + c2 * u * u, interior })
+    }
+
+    /// Smallest and largest fitted `x`.
+    pub fn range(&self) -> (f64, f64) {
+        self.range
+    }
+
+    /// Lowest and highest value over [`Parabola::range`]: at the ends and at the vertex if it
+    /// lies inside.
+    pub fn extremes(&self) -> (f64, f64) {
+        let (lo, hi) = self.range;
+        let mut values = vec![self.eval(lo), self.eval(hi)];
+        let [_, c1, c2] = self.c;
+        if c2 != 0.0 {
+            let vertex = self.center - c1 / (2.0 * c2);
+            if vertex > lo && vertex < hi {
+                values.push(self.eval(vertex));
+            }
+        }
+        values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)))
+    }
 }
 
 /// Solves a 3×3 system by Gaussian elimination with partial pivoting.
@@ -122,8 +190,9 @@ fn solve3(mut m: [[f64; 3]; 3], mut b: [f64; 3]) -> Option<[f64; 3]> {
         b.swap(col, pivot);
         for row in col + 1..3 {
             let f = m[row][col] / m[col][col];
-            for k in col..3 {
-                m[row][k] -= f * m[col][k];
+            let pivot_row = m[col];
+            for (v, p) in m[row].iter_mut().zip(pivot_row).skip(col) {
+                *v -= f * p;
             }
             b[row] -= f * b[col];
         }
@@ -211,28 +280,115 @@ impl Akima {
         c0 + s * (c1 + s * (c2 + s * c3))
     }
 
-    /// The spline's minimum over the sampled range.
-    pub fn minimum(&self) -> Minimum {
+    /// The nodes `(x, y)`: sorted, distinct, duplicates averaged.
+    pub fn nodes(&self) -> (&[f64], &[f64]) {
+        (&self.x, &self.y)
+    }
+
+    /// Smallest and largest node.
+    pub fn range(&self) -> (f64, f64) {
+        (self.x[0], self.x[self.x.len() - 1])
+    }
+
+    /// Every point where the spline can take its lowest or highest value over the nodes'
+    /// range, in increasing `x`: the nodes and the stationary points inside each piece.
+    fn critical_points(&self) -> Vec<(f64, f64)> {
         let n = self.x.len();
-        let mut best = (self.x[0], self.y[0]);
-        let mut consider = |x: f64, y: f64| {
-            if y < best.1 {
-                best = (x, y);
-            }
-        };
+        let mut points = vec![(self.x[0], self.y[0])];
         for i in 0..n - 1 {
-            consider(self.x[i + 1], self.y[i + 1]);
             let (c0, c1, c2, c3) = self.piece(i);
             let h = self.x[i + 1] - self.x[i];
             // Roots of c1 + 2c2·s + 3c3·s² in (0, h), by the cancellation-free form
             // q = −(b + sign(b)·√disc)/2, roots q/a and c/q (Press et al., Numerical Recipes §5.6).
-            let roots = quadratic_roots(3.0 * c3, 2.0 * c2, c1);
-            for s in roots.into_iter().filter(|&s| s > 0.0 && s < h) {
-                consider(self.x[i] + s, c0 + s * (c1 + s * (c2 + s * c3)));
-            }
+            let mut roots: Vec<f64> = quadratic_roots(3.0 * c3, 2.0 * c2, c1).into_iter().filter(|&s| s > 0.0 && s < h).collect();
+            roots.sort_by(f64::total_cmp);
+            points.extend(roots.into_iter().map(|s| (self.x[i] + s, c0 + s * (c1 + s * (c2 + s * c3)))));
+            points.push((self.x[i + 1], self.y[i + 1]));
         }
+        points
+    }
+
+    /// The spline's minimum over the sampled range.
+    pub fn minimum(&self) -> Minimum {
+        let n = self.x.len();
+        // The first of equal lowest values, nodes before the stationary points of the piece
+        // that follows them.
+        let best = self.critical_points().into_iter().fold((self.x[0], self.y[0]), |best, p| if p.1 < best.1 { p } else { best });
         let interior = best.0 > self.x[0] && best.0 < self.x[n - 1];
         Minimum { x: best.0, y: best.1, interior }
+    }
+
+    /// Lowest and highest value of the spline over the nodes' range, found exactly (at the
+    /// nodes and at the stationary points of the pieces).
+    pub fn extremes(&self) -> (f64, f64) {
+        self.critical_points().iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.1), hi.max(p.1)))
+    }
+}
+
+/// A curve through one profile: what [`Interpolation`] builds from the points.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Interpolant {
+    /// A least-squares parabola.
+    Parabola(Parabola),
+    /// An Akima spline.
+    Akima(Akima),
+}
+
+impl Interpolant {
+    /// The curve of kind `interpolation` through `(x, y)`; `None` with fewer than three
+    /// distinct `x` (or, for the parabola, a singular system).
+    pub fn new(interpolation: Interpolation, x: &[f64], y: &[f64]) -> Option<Interpolant> {
+        match interpolation {
+            Interpolation::Parabola => Parabola::fit(x, y).map(Interpolant::Parabola),
+            Interpolation::Akima => Akima::new(x, y).map(Interpolant::Akima),
+        }
+    }
+
+    /// The curve at `x`.
+    pub fn eval(&self, x: f64) -> f64 {
+        match self {
+            Interpolant::Parabola(p) => p.eval(x),
+            Interpolant::Akima(a) => a.eval(x),
+        }
+    }
+
+    /// Its minimum over [`Interpolant::range`]; `None` for a parabola that does not open
+    /// upwards.
+    pub fn minimum(&self) -> Option<Minimum> {
+        match self {
+            Interpolant::Parabola(p) => p.minimum(),
+            Interpolant::Akima(a) => Some(a.minimum()),
+        }
+    }
+
+    /// Smallest and largest `x` it was built from.
+    pub fn range(&self) -> (f64, f64) {
+        match self {
+            Interpolant::Parabola(p) => p.range(),
+            Interpolant::Akima(a) => a.range(),
+        }
+    }
+
+    /// Lowest and highest value over [`Interpolant::range`].
+    pub fn extremes(&self) -> (f64, f64) {
+        match self {
+            Interpolant::Parabola(p) => p.extremes(),
+            Interpolant::Akima(a) => a.extremes(),
+        }
+    }
+
+    /// `n ≥ 2` points `(x, curve(x))` evenly spaced over [`Interpolant::range`], both ends
+    /// included.
+    pub fn sample(&self, n: usize) -> Vec<(f64, f64)> {
+        let (lo, hi) = self.range();
+        let steps = n.max(2) - 1;
+        (0..=steps)
+            .map(|i| {
+                // The last sample is exactly `hi`, not `lo + (hi − lo)` rounded.
+                let x = if i == steps { hi } else { lo + (hi - lo) * i as f64 / steps as f64 };
+                (x, self.eval(x))
+            })
+            .collect()
     }
 }
 

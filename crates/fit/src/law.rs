@@ -1,6 +1,6 @@
 //! Scaling laws in log form: values and exact gradients of `ln L̂`.
 //!
-//! Joint law (Chinchilla Approach 3, SCALING.md §2 and M1), with X the size and Y the duration:
+//! Joint law (Chinchilla Approach 3, docs/METHODS.md §2 and M1), with X the size and Y the duration:
 //!
 //! ```text
 //! L̂(X, Y) = E + A/X^α + B/Y^β
@@ -142,7 +142,7 @@ impl JointParams {
     pub const NAMES: [&'static str; 5] = ["E", "A", "B", "alpha", "beta"];
 
     /// Hoffmann et al.'s unrounded estimates from the TeX source of arXiv:2203.15556, as used by
-    /// Epoch AI as the start of their MLE and bootstrap fits (SCALING.md §2):
+    /// Epoch AI as the start of their MLE and bootstrap fits (docs/METHODS.md §2):
     /// a = 6.0073404, b = 6.0179186, e = 0.5267228, α = 0.33917084, β = 0.2849083.
     pub fn hoffmann_tex() -> Self {
         Self::from_log(&[6.0073404, 6.0179186, 0.5267228, 0.33917084, 0.2849083])

@@ -3,7 +3,7 @@
 //!
 //! In saescale's flow (spec → plan → runs → store → table → **fit** → report) this crate
 //! knows only tables: positive `(X, Y, loss)` points, with compute `C = κ·X·Y` for a κ the
-//! caller supplies (12·d·batch when Y counts SAE steps, 6 when Y counts LM tokens; SCALING.md
+//! caller supplies (12·d·batch when Y counts SAE steps, 6 when Y counts LM tokens; docs/METHODS.md
 //! §1.6). It does not know what an SAE is and never reads files; `saescale-report` reads
 //! tables and the CLI maps their columns.
 //!
@@ -12,7 +12,10 @@
 //! - [`fit()`] with a [`FitConfig`]: methods [`Method::Huber`] (summed Huber on log residuals,
 //!   4,500-start L-BFGS grid), [`Method::Mle`] (Epoch AI's Huber likelihood with free scale),
 //!   [`Method::Lsq`] and [`Method::Isoflop`]; returns a [`FitResult`] (serde → fit.json,
-//!   `Display` → a readable table), bootstrapped when [`FitConfig::bootstrap`] is set.
+//!   `Display` → a readable table), bootstrapped when [`FitConfig::bootstrap`] is set. Every
+//!   fit records its per-budget IsoFLOP profile in [`FitResult::isoflop`]
+//!   ([`isoflop::IsoFlopFit`]: each budget's points, minimum and sampled curve), so that a
+//!   figure draws what the fit computed instead of recomputing it.
 //! - [`Frontier`]: the compute-optimal `X*(C)`, `Y*(C)`, `L*(C)` (M2), and [`recommend()`].
 //! - Building blocks: [`law`] (laws and exact gradients), [`objective`], [`solver`] (argmin
 //!   L-BFGS, multi-start), [`isoflop`], [`lr`] (lr*(C)), [`bootstrap`].
@@ -61,7 +64,6 @@ mod points;
 pub mod recommend;
 pub mod result;
 pub mod solver;
-mod special;
 pub mod stats;
 
 pub use allocation::Frontier;
@@ -69,7 +71,7 @@ pub use bootstrap::{BootstrapConfig, BootstrapStart};
 pub use error::{Error, Result};
 pub use fit::{fit, fit_saturating, likelihood_at, FitConfig, Method, Starts};
 pub use interp::Interpolation;
-pub use isoflop::IsoFlopConfig;
+pub use isoflop::{BudgetOptimum, IsoFlopConfig, IsoFlopFit, SkipReason, SkippedBudget};
 pub use points::Points;
 pub use recommend::{recommend, Estimate, Recommendation, Target};
 pub use result::{ExcludedRow, FitResult, LrReport, SaeSetting, Source};

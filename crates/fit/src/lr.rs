@@ -4,7 +4,7 @@
 //! budget's optimal learning rate is the minimiser of loss against `ln lr` (parabola or Akima
 //! spline, [`crate::interp`]); budgets whose minimiser is at the edge of the swept range are
 //! rejected. Then `ln lr* = ln c − p·ln C` by least squares. Anthropic fitted this after
-//! sweeping lr at compute-optimal settings for several budgets (SCALING.md §1.5, finding 3).
+//! sweeping lr at compute-optimal settings for several budgets (docs/METHODS.md §1.5, finding 3).
 //!
 //! ## Reference
 //! Templeton et al. 2024 (Anthropic), "Scaling Monosemanticity", scaling-law section;
@@ -17,6 +17,7 @@ use crate::bootstrap::{stratified_counts, BootstrapConfig};
 use crate::error::{Error, Result};
 use crate::interp::{self, Interpolation};
 use crate::isoflop::group_by_budget;
+use crate::points::ln_column;
 use crate::stats::fit_line;
 
 /// `lr*(C) = c·C^(−p)`.
@@ -78,20 +79,8 @@ impl LrData {
                 what: format!("compute {}, lr {}, loss {}", compute.len(), lr.len(), loss.len()),
             });
         }
-        let ln = |column: &'static str, v: &[f64]| -> Result<Vec<f64>> {
-            v.iter()
-                .enumerate()
-                .map(|(row, &value)| {
-                    if value.is_finite() && value > 0.0 {
-                        Ok(value.ln())
-                    } else {
-                        Err(Error::InvalidValue { column, row, value })
-                    }
-                })
-                .collect()
-        };
-        ln("loss", loss)?;
-        Ok(LrData { ln_compute: ln("compute", compute)?, ln_lr: ln("lr", lr)?, loss: loss.to_vec() })
+        ln_column("loss", loss)?;
+        Ok(LrData { ln_compute: ln_column("compute", compute)?, ln_lr: ln_column("lr", lr)?, loss: loss.to_vec() })
     }
 
     fn select(&self, rows: &[usize]) -> LrData {

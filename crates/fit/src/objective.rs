@@ -11,17 +11,17 @@
 //! likelihood `∂/∂s = Σ wᵢ·(1 − ψ_δ(zᵢ)·zᵢ)` with `zᵢ = rᵢ/σ`.
 //!
 //! Summing (never averaging) is one of the two fixes of Besiroglu et al. 2024: Hoffmann et al.
-//! averaged, so the objective's scale made L-BFGS-B stop early (SCALING.md §2.1, pitfall 1).
+//! averaged, so the objective's scale made L-BFGS-B stop early (docs/METHODS.md §2.1, pitfall 1).
 //!
 //! ## Reference
 //! Huber (1964), Ann. Math. Statist. 35(1); Hoffmann et al. 2022, arXiv:2203.15556 App. D.2
 //! (δ = 10⁻³); Besiroglu et al. 2024, arXiv:2404.10102 §2 and App. (the Huber likelihood).
+//! `erf` is the `libm` crate's (a port of musl's, itself from FreeBSD's msun `s_erf.c`).
 
 use serde::{Deserialize, Serialize};
 
 use crate::law::Law;
 use crate::points::Points;
-use crate::special::erf;
 
 /// Chinchilla's Huber threshold δ = 10⁻³ (Hoffmann et al. 2022, App. D.2).
 pub const CHINCHILLA_DELTA: f64 = 1e-3;
@@ -134,7 +134,7 @@ pub fn huber(r: f64, delta: f64) -> f64 {
 
 /// `Z_δ = ∫ e^(−H_δ(z)) dz = √(2π)·erf(δ/√2) + 2·e^(−δ²/2)/δ`.
 pub fn huber_normaliser(delta: f64) -> f64 {
-    (2.0 * std::f64::consts::PI).sqrt() * erf(delta / std::f64::consts::SQRT_2) + 2.0 * (-0.5 * delta * delta).exp() / delta
+    (2.0 * std::f64::consts::PI).sqrt() * libm::erf(delta / std::f64::consts::SQRT_2) + 2.0 * (-0.5 * delta * delta).exp() / delta
 }
 
 #[cfg(test)]
@@ -149,6 +149,29 @@ mod tests {
         assert!((huber(-3e-3, 1e-3) - 1e-3 * (3e-3 - 0.5e-3)).abs() < 1e-18);
         // Continuous at the threshold.
         assert!((huber(1e-3, 1e-3) - 0.5e-6).abs() < 1e-20);
+    }
+
+    #[test]
+    fn erf_matches_reference_values() {
+        // mpmath 1.3.0 `erf` at 30 significant digits (`mp.dps = 30`), rounded to the nearest
+        // f64 and written as its shortest decimal; for x ≤ 2 they agree with Abramowitz &
+        // Stegun (1964) Table 7.1. The last x is δ/√2 for Chinchilla's δ = 10⁻³, the argument
+        // the likelihood's normaliser uses.
+        let table = [
+            (0.0, 0.0),
+            (0.1, 0.112_462_916_018_284_9),
+            (0.5, 0.520_499_877_813_046_5),
+            (1.0, 0.842_700_792_949_714_9),
+            (2.0, 0.995_322_265_018_952_7),
+            (3.0, 0.999_977_909_503_001_4),
+            (5.0, 0.999_999_999_998_462_6),
+            (0.000_707_106_781_186_547_6, 0.000_797_884_427_822_125_3),
+        ];
+        for (x, want) in table {
+            let got = libm::erf(x);
+            assert!((got - want).abs() <= 1e-15 * want.max(1e-300) + 1e-300, "erf({x}) = {got}, want {want}");
+            assert_eq!(libm::erf(-x), -got, "erf is odd");
+        }
     }
 
     #[test]

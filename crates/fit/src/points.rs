@@ -2,7 +2,7 @@
 //!
 //! `x` is the size variable (SAE features F, or LM parameters N) and `y` the duration
 //! variable (SAE steps S, or LM tokens D); compute is `C = κ·x·y` with a caller-supplied κ
-//! (SCALING.md §1.6: 12·d·batch for SAE steps, 6 for LM tokens). Points carry an integer-valued
+//! (docs/METHODS.md §1.6: 12·d·batch for SAE steps, 6 for LM tokens). Points carry an integer-valued
 //! weight so that a bootstrap replicate is the original points weighted by how often each was
 //! drawn, which is the same objective as the resampled table and cheaper to evaluate.
 
@@ -107,7 +107,7 @@ impl Points {
     }
 
     /// Drops the `n` points with the highest loss (Epoch AI's main fit drops the five
-    /// highest-loss rows, SCALING.md §4). Returns the kept points and the rows dropped.
+    /// highest-loss rows, docs/METHODS.md §4). Returns the kept points and the rows dropped.
     pub fn drop_highest_loss(&self, n: usize) -> (Points, Vec<usize>) {
         let mut order: Vec<usize> = (0..self.len()).collect();
         // Highest loss first; ties keep table order.
@@ -145,7 +145,7 @@ pub(crate) fn check_kappa(kappa: f64) -> Result<()> {
 }
 
 /// Natural logs of a column, rejecting values that are not finite and positive.
-fn ln_column(column: &'static str, values: &[f64]) -> Result<Vec<f64>> {
+pub(crate) fn ln_column(column: &'static str, values: &[f64]) -> Result<Vec<f64>> {
     values
         .iter()
         .enumerate()

@@ -1,6 +1,6 @@
 //! Recommendations from a fit: the compute-optimal setting for a budget, or the budget at which
 //! a given size is optimal, each number with the percentile interval of its bootstrap
-//! replicates (computed per replicate, never from rounded point estimates; SCALING.md M8).
+//! replicates (computed per replicate, never from rounded point estimates; docs/METHODS.md M8).
 
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +10,7 @@ use crate::result::FitResult;
 use crate::stats::percentile;
 
 /// Extrapolating more than this factor beyond the fitted compute range earns a warning
-/// (E is weakly identified far from the data; SCALING.md pitfall 8).
+/// (E is weakly identified far from the data; docs/METHODS.md pitfall 8).
 pub const FAR_EXTRAPOLATION: f64 = 100.0;
 
 /// What to recommend for.
@@ -182,18 +182,60 @@ mod tests {
         fit(&points, &config).unwrap()
     }
 
+    /// The compute-optimal size of the law `p` at compute `c` with `C = κ·X·Y`, written out
+    /// from docs/METHODS.md M2 without the crate's [`Frontier`]:
+    /// `X*(C) = G·(C/κ)^a`, `G = (α·A/(β·B))^(1/(α+β))`, `a = β/(α+β)`.
+    fn closed_form_x(p: &JointParams, c: f64, kappa: f64) -> f64 {
+        let g = (p.alpha * p.A / (p.beta * p.B)).powf(1.0 / (p.alpha + p.beta));
+        let a = p.beta / (p.alpha + p.beta);
+        g * (c / kappa).powf(a)
+    }
+
+    /// The minimiser of the reducible loss `A/x^α + B/y^β` with `y = C/(κx)` over `ln x`, by
+    /// golden-section search on `[ln x₀ − 10, ln x₀ + 10]` (unimodal in `ln x`).
+    fn numeric_x(p: &JointParams, c: f64, kappa: f64, around: f64) -> f64 {
+        let f = |u: f64| p.A * (-p.alpha * u).exp() + p.B * (c / kappa).powf(-p.beta) * (p.beta * u).exp();
+        let (mut lo, mut hi) = (around.ln() - 10.0, around.ln() + 10.0);
+        let r = (5f64.sqrt() - 1.0) / 2.0;
+        while hi - lo > 1e-10 {
+            let (m1, m2) = (hi - r * (hi - lo), lo + r * (hi - lo));
+            if f(m1) < f(m2) {
+                hi = m2;
+            } else {
+                lo = m1;
+            }
+        }
+        (0.5 * (lo + hi)).exp()
+    }
+
     #[test]
     fn compute_and_size_targets_agree() {
         let result = fitted();
-        let c = 1e22;
+        let p = result.params.unwrap();
+        let (c, kappa) = (1e22, 6.0);
         let by_compute = recommend(&result, Target::Compute(c)).unwrap();
-        assert!((by_compute.x.value / result.frontier.x_opt(c, 6.0) - 1.0).abs() < 1e-12);
+        // Against the closed form written out here and against a direct minimisation of the
+        // fitted law along the budget, neither of which uses `Frontier`.
+        let x = closed_form_x(&p, c, kappa);
+        assert!((by_compute.x.value / x - 1.0).abs() < 1e-12, "{} vs {x}", by_compute.x.value);
+        let numeric = numeric_x(&p, c, kappa, 1e9);
+        assert!((by_compute.x.value / numeric - 1.0).abs() < 1e-6, "{} vs {numeric}", by_compute.x.value);
+        let y = c / (kappa * x);
+        assert!((by_compute.y.value / y - 1.0).abs() < 1e-12);
+        assert!((by_compute.loss.value / p.predict(x, y) - 1.0).abs() < 1e-12);
         let [lo, hi] = by_compute.x.ci95.unwrap();
         assert!(lo < hi && lo < by_compute.x.value * 1.5 && hi > by_compute.x.value / 1.5);
-        assert!((by_compute.y.value * by_compute.x.value * 6.0 / c - 1.0).abs() < 1e-12);
-        let by_size = recommend(&result, Target::Size(by_compute.x.value)).unwrap();
-        assert!((by_size.compute.value / c - 1.0).abs() < 1e-9);
+        // The budget at which a size is optimal inverts the closed form:
+        // C = κ·(X/G)^(1/a) = κ·(X/G)^((α+β)/β).
+        let size = 3e9;
+        let by_size = recommend(&result, Target::Size(size)).unwrap();
+        let g = (p.alpha * p.A / (p.beta * p.B)).powf(1.0 / (p.alpha + p.beta));
+        let compute = kappa * (size / g).powf((p.alpha + p.beta) / p.beta);
+        assert!((by_size.compute.value / compute - 1.0).abs() < 1e-9, "{} vs {compute}", by_size.compute.value);
+        assert!((closed_form_x(&p, by_size.compute.value, kappa) / size - 1.0).abs() < 1e-9);
         assert!(by_size.x.ci95.is_none() && by_size.compute.ci95.is_some());
+        let round_trip = recommend(&result, Target::Size(by_compute.x.value)).unwrap();
+        assert!((round_trip.compute.value / c - 1.0).abs() < 1e-9);
         // Fitted range: 6·1e6·1e8 .. 6·1e6·4⁵·1e8·4⁵ ≈ 6.3e20; 1e22 is ~16× above it.
         assert!(by_compute.extrapolation > 10.0 && !by_compute.extrapolates_far());
         assert!(recommend(&result, Target::Compute(1e26)).unwrap().extrapolates_far());

@@ -2,7 +2,7 @@
 //!
 //! Every number is kept at full precision (serde_json writes the shortest representation that
 //! round-trips an f64): rounding fitted parameters before deriving G, a, b changed
-//! Chinchilla's implied tokens per parameter from ~59 to ~93 (SCALING.md M9, pitfall 2).
+//! Chinchilla's implied tokens per parameter from ~59 to ~93 (docs/METHODS.md M9, pitfall 2).
 
 use serde::{Deserialize, Serialize};
 
@@ -18,7 +18,15 @@ use crate::solver::SolverSettings;
 use crate::stats::Spread;
 
 /// Version of the fit.json layout.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: `isoflop` only for the isoflop method.
+/// - 2: `isoflop` for every method (the parametric methods' profile is marked `diagnostic`);
+///   `isoflop.frontier` may be `null`; new `isoflop.skipped`, `isoflop.diagnostic`,
+///   `isoflop.config.same_size` and `isoflop.config.max_swing`, and per budget `indices` and
+///   `curve`. Files of version 1 still deserialize: the new fields read as what those
+///   analyses did (no indices, no curve, nothing skipped, not diagnostic, `same_size` 1:
+///   equal sizes merged only, `max_swing` `f64::MAX`: no swing rule).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Where the points came from; filled in by the caller (the library knows only points).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +73,8 @@ impl Default for Source {
 /// A row left out of the fit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExcludedRow {
-    /// Zero-based row of the (filtered) table.
+    /// Row of the table file (0-based, header excluded), as an error about it would name it;
+    /// filters do not renumber rows.
     pub row: usize,
     /// Why.
     pub reason: String,
@@ -304,7 +313,9 @@ pub struct FitResult {
     pub derived: Derived,
     /// The compute-optimal frontier.
     pub frontier: Frontier,
-    /// Per-budget optima (method isoflop).
+    /// The per-budget IsoFLOP profile the fit computed: for method isoflop the analysis
+    /// behind `frontier`, for the parametric methods a diagnostic computed with the same rules
+    /// ([`IsoFlopFit::diagnostic`]). `None` only in fit.json of schema 1 from a parametric fit.
     pub isoflop: Option<IsoFlopFit>,
     /// Bootstrap, if run.
     pub bootstrap: Option<BootstrapReport>,
@@ -332,6 +343,24 @@ fn fmt_spread(s: Option<&Spread>) -> String {
 
 impl std::fmt::Display for FitResult {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.fmt_settings(f)?;
+        self.fmt_estimates(f)?;
+        if let Some(iso) = &self.isoflop {
+            fmt_isoflop(iso, f)?;
+        }
+        if let Some(lr) = &self.lr_law {
+            writeln!(f, "\nlr*(C) = {:.6e} * C^-{:.6}  (from {} budgets of column {})", lr.fit.law.c, lr.fit.law.p, lr.fit.budgets.iter().filter(|b| b.interior).count(), lr.lr_col)?;
+            if let (Some(c), Some(p)) = (&lr.c, &lr.p) {
+                writeln!(f, "  c 95% CI [{:.4e}, {:.4e}], p 95% CI [{:.4}, {:.4}]", c.ci95[0], c.ci95[1], p.ci95[0], p.ci95[1])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl FitResult {
+    /// Method, input, points, compute range, objective, starts and bootstrap settings.
+    fn fmt_settings(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "method         {}", self.method.as_str())?;
         if let Some(path) = &self.source.path {
             writeln!(f, "input          {path}")?;
@@ -358,14 +387,20 @@ impl std::fmt::Display for FitResult {
                 s.total, opt.grid, s.converged, s.at_best, s.tolerance
             )?;
         }
-        let boot = self.bootstrap.as_ref();
-        if let Some(b) = boot {
+        if let Some(b) = &self.bootstrap {
             writeln!(
                 f,
                 "bootstrap      {} replicates, seed {} ({} used, {} restarted, {} failed)",
                 b.config.replicates, b.config.seed, b.converged, b.retried, b.failed
             )?;
         }
+        Ok(())
+    }
+
+    /// The law's parameters and the derived a, b, G at full precision, with their spreads,
+    /// and the frontier.
+    fn fmt_estimates(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let boot = self.bootstrap.as_ref();
         writeln!(f)?;
         writeln!(f, "{:<8} {:>24} {:>14}  {}", "", "estimate", "sd", if boot.is_some() { "95% CI" } else { "" })?;
         if let Some(p) = &self.params {
@@ -388,22 +423,96 @@ impl std::fmt::Display for FitResult {
         writeln!(f, "{:<8} {:>24} {}", "a", self.derived.a, fmt_spread(d.map(|d| &d.a)))?;
         writeln!(f, "{:<8} {:>24} {}", "b", self.derived.b, fmt_spread(d.map(|d| &d.b)))?;
         writeln!(f, "{:<8} {:>24} {}", "G", self.derived.G, fmt_spread(d.map(|d| &d.G)))?;
-        writeln!(f, "\nX*(C) = G (C/kappa)^a;  Y*(C) = (C/kappa)^b / G;  L*(C) = {:.6} + {:.6e} (C/kappa)^-{:.6}", self.frontier.E, self.frontier.K, self.frontier.gamma)?;
-        if let Some(iso) = &self.isoflop {
-            writeln!(f, "\n{:>12} {:>6} {:>12} {:>12} {:>10}  interior", "budget C", "points", "X*", "Y*", "L*")?;
-            for b in &iso.budgets {
-                writeln!(f, "{:>12.4e} {:>6} {:>12.4e} {:>12.4e} {:>10.5}  {}", b.compute, b.points, b.x_opt, b.y_opt, b.loss_opt, if b.interior { "yes" } else { "no (rejected)" })?;
-            }
-            for w in &iso.warnings {
-                writeln!(f, "warning: {w}")?;
+        writeln!(f, "\nX*(C) = G (C/kappa)^a;  Y*(C) = (C/kappa)^b / G;  L*(C) = {:.6} + {:.6e} (C/kappa)^-{:.6}", self.frontier.E, self.frontier.K, self.frontier.gamma)
+    }
+}
+
+/// The IsoFLOP analysis: a one-line summary of a parametric fit's diagnostic profile (fit.json
+/// has every budget), or the isoflop method's per-budget table and warnings.
+fn fmt_isoflop(iso: &IsoFlopFit, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    if iso.diagnostic {
+        let interior = iso.budgets.iter().filter(|b| b.interior).count();
+        return writeln!(
+            f,
+            "\nIsoFLOP profile (diagnostic): {} budget(s) with a minimum ({interior} interior), {} without (fewer than three sizes, or too noisy)",
+            iso.budgets.len(),
+            iso.skipped.len()
+        );
+    }
+    writeln!(f, "\n{:>12} {:>6} {:>12} {:>12} {:>10}  interior", "budget C", "points", "X*", "Y*", "L*")?;
+    for b in &iso.budgets {
+        writeln!(f, "{:>12.4e} {:>6} {:>12.4e} {:>12.4e} {:>10.5}  {}", b.compute, b.points, b.x_opt, b.y_opt, b.loss_opt, if b.interior { "yes" } else { "no (rejected)" })?;
+    }
+    for w in &iso.warnings {
+        writeln!(f, "warning: {w}")?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{fit, FitConfig, Points, Starts};
+
+    fn grid_fit(method: Method) -> FitResult {
+        let truth = JointParams { E: 1.7, A: 400.0, B: 2000.0, alpha: 0.34, beta: 0.37 };
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..6 {
+            for j in 0..6 {
+                x.push(1e7 * 4f64.powi(i));
+                y.push(1e9 * 4f64.powi(j));
             }
         }
-        if let Some(lr) = &self.lr_law {
-            writeln!(f, "\nlr*(C) = {:.6e} * C^-{:.6}  (from {} budgets of column {})", lr.fit.law.c, lr.fit.law.p, lr.fit.budgets.iter().filter(|b| b.interior).count(), lr.lr_col)?;
-            if let (Some(c), Some(p)) = (&lr.c, &lr.p) {
-                writeln!(f, "  c 95% CI [{:.4e}, {:.4e}], p 95% CI [{:.4}, {:.4}]", c.ci95[0], c.ci95[1], p.ci95[0], p.ci95[1])?;
+        let loss: Vec<f64> = x.iter().zip(&y).map(|(&x, &y)| truth.predict(x, y)).collect();
+        let mut config = FitConfig::new(method, 6.0);
+        config.starts = Starts::Given(vec![truth.to_log()]);
+        fit(&Points::new(&x, &y, &loss).unwrap(), &config).unwrap()
+    }
+
+    /// What a fit.json of schema 1 held: no profile for parametric methods, and none of the
+    /// profile's new fields.
+    fn as_schema_1(result: &FitResult) -> serde_json::Value {
+        let mut json = serde_json::to_value(result).unwrap();
+        json["schema_version"] = 1.into();
+        if result.method == Method::Isoflop {
+            let iso = json["isoflop"].as_object_mut().unwrap();
+            for key in ["skipped", "diagnostic"] {
+                iso.remove(key);
             }
+            for key in ["same_size", "max_swing"] {
+                iso["config"].as_object_mut().unwrap().remove(key);
+            }
+            for budget in iso["budgets"].as_array_mut().unwrap() {
+                let budget = budget.as_object_mut().unwrap();
+                budget.remove("indices");
+                budget.remove("curve");
+            }
+        } else {
+            json["isoflop"] = serde_json::Value::Null;
         }
-        Ok(())
+        json
+    }
+
+    #[test]
+    fn schema_1_fit_json_still_reads() {
+        for method in [Method::Huber, Method::Isoflop] {
+            let result = grid_fit(method);
+            assert_eq!(result.schema_version, SCHEMA_VERSION);
+            assert!(result.isoflop.is_some(), "{method:?}: every fit records its profile");
+            let old: FitResult = serde_json::from_value(as_schema_1(&result)).unwrap();
+            assert_eq!((old.params, old.frontier, old.derived), (result.params, result.frontier, result.derived));
+            if let Some(iso) = &old.isoflop {
+                assert!(iso.budgets.iter().all(|b| b.indices.is_empty() && b.curve.is_empty()));
+                assert_eq!(iso.frontier, result.isoflop.as_ref().unwrap().frontier);
+            }
+            // A current file reads back with the same layout (values can differ in the last
+            // bit: serde_json parses floats exactly only with its `float_roundtrip` feature).
+            let text = serde_json::to_string(&result).unwrap();
+            let back: FitResult = serde_json::from_str(&text).unwrap();
+            let (iso, back_iso) = (result.isoflop.as_ref().unwrap(), back.isoflop.as_ref().unwrap());
+            let shape = |fit: &IsoFlopFit| fit.budgets.iter().map(|b| (b.indices.clone(), b.curve.len())).collect::<Vec<_>>();
+            assert_eq!(shape(back_iso), shape(iso));
+            assert_eq!((back_iso.skipped.len(), back_iso.diagnostic), (iso.skipped.len(), iso.diagnostic));
+        }
     }
 }

@@ -5,7 +5,7 @@
 //! weight, δ₀ = 10⁻³ the nominal log-residual) and `s = W` for the likelihood. A good fit
 //! then has a scaled objective of order one, so the tolerances below are meaningful whatever
 //! the number of points; without this, the Chinchilla objective (≈10⁻³) makes absolute
-//! tolerances stop the optimiser early (SCALING.md §2.1, T8, pitfall 1).
+//! tolerances stop the optimiser early (docs/METHODS.md §2.1, T8, pitfall 1).
 //!
 //! Stopping and convergence: argmin's L-BFGS stops when `‖∇(f/s)‖₂ < tol_grad` or when one
 //! iteration changes `f/s` by less than `tol_cost`; both count as converged. If the line search

@@ -1,10 +1,10 @@
-//! T3 of SCALING.md §5: 4,000 bootstrap replicates of the 240 Chinchilla points, each refitted
+//! T3 of docs/METHODS.md §5: 4,000 bootstrap replicates of the 240 Chinchilla points, each refitted
 //! from Hoffmann et al.'s TeX values on the summed Huber objective (Epoch AI's protocol).
 //!
-//! Golden values: SCALING.md §5 T3, recomputed [R] with numpy 2.4.6 / scipy 1.17.1 following
+//! Golden values: docs/METHODS.md §5 T3, recomputed [R] with numpy 2.4.6 / scipy 1.17.1 following
 //! Epoch AI's notebook (np.random.seed(42), np.random.choice). Our generator is ChaCha8, not
-//! numpy's MT19937, so SCALING.md's tolerances for another RNG apply: SDs within ±10%,
-//! α and β interval ends within ±0.01. For the other interval ends, which SCALING.md does not
+//! numpy's MT19937, so docs/METHODS.md's tolerances for another RNG apply: SDs within ±10%,
+//! α and β interval ends within ±0.01. For the other interval ends, which docs/METHODS.md does not
 //! give a tolerance for, we allow the same ±10% relative error (A, B) and ±0.01 (E).
 
 mod common;

@@ -1,7 +1,7 @@
-//! Acceptance tests T1, T2, T6, T7 and T8 of SCALING.md §5 on Epoch AI's digitised Chinchilla
+//! Acceptance tests T1, T2, T6, T7 and T8 of docs/METHODS.md §5 on Epoch AI's digitised Chinchilla
 //! points (V1, 240 points after dropping the five highest losses).
 //!
-//! Golden values: SCALING.md §5, recomputed [R] with numpy 2.4.6 / scipy 1.17.1 following
+//! Golden values: docs/METHODS.md §5, recomputed [R] with numpy 2.4.6 / scipy 1.17.1 following
 //! Epoch AI's notebook (epoch-research/analyzing-chinchilla, data_analysis.ipynb), and
 //! Besiroglu et al. 2024, arXiv:2404.10102 Table 1 for the MLE.
 
@@ -18,7 +18,7 @@ fn rel(a: f64, b: f64) -> f64 {
     (a / b - 1.0).abs()
 }
 
-/// SCALING.md §4 loader checksums over all 245 rows.
+/// docs/METHODS.md §4 loader checksums over all 245 rows.
 #[test]
 fn loader_checksums() {
     let t = common::Table::read("chinchilla_epoch_svg_extracted.csv");

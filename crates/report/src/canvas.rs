@@ -112,23 +112,6 @@ struct SvgCanvas<'a> {
     text: Rc<RefCell<SvgText>>,
 }
 
-/// Escapes text for an XML attribute value.
-pub(crate) fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if (c as u32) < 0x20 && c != '\t' && c != '\n' && c != '\r' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn svg_color(c: BackendColor) -> String {
     format!("#{:02x}{:02x}{:02x}", c.rgb.0, c.rgb.1, c.rgb.2)
 }
@@ -191,7 +174,7 @@ impl DrawingBackend for SvgCanvas<'_> {
         let _ = write!(
             body,
             r#"<g aria-label="{}" fill="{}"{} transform="translate({} {}) rotate({})">"#,
-            xml_escape(text),
+            crate::html::esc(text),
             svg_color(color),
             if color.alpha < 1.0 { format!(r#" fill-opacity="{:.3}""#, color.alpha) } else { String::new() },
             pos.0,

@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
+use saescale_table::TableError;
+
 use crate::canvas::DrawError;
-use crate::table::TableError;
 
 /// What can go wrong while loading a report's inputs or writing it.
 #[derive(Debug, thiserror::Error)]

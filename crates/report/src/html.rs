@@ -5,8 +5,9 @@
 use polars::prelude::{AnyValue, DataFrame};
 use sha2::{Digest, Sha256};
 
-/// Escapes text for HTML element content and quoted attribute values: `& < > " '`.
-/// Control characters other than tab and line breaks are dropped.
+/// Escapes text for HTML and XML (SVG) element content and quoted attribute values:
+/// `& < > " '`. Control characters other than tab and line breaks are dropped (XML 1.0
+/// forbids most of them).
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
@@ -23,22 +24,10 @@ pub fn esc(text: &str) -> String {
     out
 }
 
-/// Standard base64 with padding (RFC 4648 §4).
+/// Standard base64 with padding (RFC 4648 §4), for figures inlined as data URIs.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// The CSP source expression allowing exactly this inline script or style: `'sha256-…'`.

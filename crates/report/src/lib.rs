@@ -1,14 +1,11 @@
 //! Tables, figures and reports for saescale.
 //!
-//! In saescale's flow (spec → plan → runs → store → **table** → fit → **report**) this crate
-//! turns a sweep's run store into a results table, reads tables (the sweep's own or external
-//! ones) for the fitter, and draws the report: publication figures, the numbers behind them and
-//! one self-contained HTML page.
+//! In saescale's flow (spec → plan → runs → store → table → fit → **report**) this crate draws
+//! the report of a sweep or a fit: publication figures, the numbers behind them and one
+//! self-contained HTML page. Tables come from saescale-table; the fit from saescale-fit, whose
+//! numbers the figures draw rather than recompute.
 //!
 //! Principal items:
-//! - [`table::Table`]: a CSV or Parquet file read with polars, row filters, and named `f64`
-//!   columns whose errors name the file, the column and the row ([`table::TableError`]).
-//! - [`results`]: the results table of a sweep (`results.parquet`, `results.csv`).
 //! - [`load()`]: a sweep directory or a `fit.json` → a [`Dataset`] (runs, fit, run table).
 //! - [`figures`]: the figures as data ([`plot::Figure`]); [`plot::draw`] draws them with
 //!   plotters through [`canvas`]; [`plot::csv`] writes the same numbers as CSV.
@@ -16,8 +13,8 @@
 //!   `fit.json`, `index.html`).
 //!
 //! Design decisions:
-//! - polars stays in this crate (the fitter knows only numbers, so `fit` never links polars);
-//!   polars is built with only its CSV and Parquet readers, as it is heavy.
+//! - The fitter knows only numbers, so `fit` never links polars; this crate uses polars only
+//!   for the run table it publishes (read through saescale-table).
 //! - Figures never use a system font: DejaVu Sans is compiled in ([`font`]); SVG text is glyph
 //!   outlines and PNG text is rasterised from them, so output is identical on every machine.
 //! - A figure is a value (panels of layers of points) before it is a picture, so the CSV next to
@@ -43,8 +40,6 @@ pub mod load;
 mod page;
 pub mod plot;
 pub mod report;
-pub mod results;
-pub mod table;
 
 pub use dataset::Dataset;
 pub use error::{Error, Result};

@@ -13,16 +13,13 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use saescale_fit::FitResult;
-use saescale_sweep::store::{names, MetricsLine, RunRecord, RunState};
+use saescale_spec::StepMetrics;
+use saescale_sweep::store::{layout, RunState};
 use saescale_sweep::RunStore;
+use saescale_table::{results, results_frame, Table};
 
 use crate::dataset::{CurvePoint, Dataset, Kind, Run, Variables};
 use crate::error::{Error, Result};
-use crate::results::{results_frame, PARQUET};
-use crate::table::Table;
-
-/// Name of the fit a sweep directory holds.
-pub const FIT: &str = "fit.json";
 
 /// Loads a sweep directory or a fit.
 ///
@@ -31,7 +28,7 @@ pub const FIT: &str = "fit.json";
 /// table and I/O errors naming the file.
 pub fn load(input: &Path) -> Result<Dataset> {
     if input.is_dir() {
-        let fit_path = input.join(FIT);
+        let fit_path = input.join(layout::FIT);
         let fit = if fit_path.is_file() { Some(read_fit(&fit_path)?) } else { None };
         return load_sweep(input, fit);
     }
@@ -40,7 +37,7 @@ pub fn load(input: &Path) -> Result<Dataset> {
     }
     let fit = read_fit(input)?;
     match locate_source(&fit, input) {
-        Some(table) => match sweep_of(&table) {
+        Some(table) => match results::sweep_of(&table) {
             Some(dir) => load_sweep(&dir, Some(fit)),
             None => load_table(fit, &table, input),
         },
@@ -69,27 +66,12 @@ fn locate_source(fit: &FitResult, fit_path: &Path) -> Option<PathBuf> {
     candidates.into_iter().find(|p| p.is_file())
 }
 
-/// The sweep directory whose results table `table` is.
-fn sweep_of(table: &Path) -> Option<PathBuf> {
-    let name = table.file_name()?.to_str()?;
-    let dir = table.parent()?;
-    (name.starts_with("results.") && dir.join(names::PLAN).is_file()).then(|| dir.to_path_buf())
-}
-
 /// Reads a file that may not exist.
 fn read_optional(path: &Path) -> Result<Option<String>> {
     match std::fs::read_to_string(path) {
         Ok(text) => Ok(Some(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(Error::Read { path: path.to_path_buf(), source }),
-    }
-}
-
-fn state_of(record: &RunRecord) -> RunState {
-    if record.final_metrics.is_some() {
-        RunState::Done
-    } else {
-        record.status.as_ref().map_or(RunState::Pending, |s| s.state)
     }
 }
 
@@ -102,13 +84,13 @@ fn load_sweep(dir: &Path, fit: Option<FitResult>) -> Result<Dataset> {
     let spec = read_optional(&store.spec_path())?;
     let (d_in, batch) = plan.runs.first().map_or((1, 1), |r| (r.spec.d_in(), r.spec.train.batch_size));
     let kappa = fit.as_ref().map_or_else(|| saescale_spec::compute::run_flops(d_in, 1, 1, batch), |f| f.kappa);
-    let eligible = fit.as_ref().map(|f| fitted_rows(&frame, &dir.join(PARQUET), &f.source.filters)).transpose()?;
+    let eligible = fit.as_ref().map(|f| fitted_rows(&frame, &dir.join(layout::RESULTS_PARQUET), &f.source.filters)).transpose()?;
     let excluded: HashMap<usize, String> =
         fit.as_ref().map(|f| f.source.excluded.iter().map(|e| (e.row, e.reason.clone())).collect()).unwrap_or_default();
 
     let mut runs = Vec::with_capacity(records.len());
     for (row, record) in records.iter().enumerate() {
-        let state = state_of(record);
+        let state = record.state();
         let metrics = record.final_metrics.as_ref();
         let loss = metrics.and_then(|m| m.loss);
         let reason = match (state, record.status.as_ref().and_then(|s| s.reason.clone())) {
@@ -134,7 +116,7 @@ fn load_sweep(dir: &Path, fit: Option<FitResult>) -> Result<Dataset> {
             lr: record.run.spec.train.lr,
             in_fit: eligible && excluded.is_none(),
             excluded,
-            curve: read_curve(&store.run_dir(&record.run.id).join(names::METRICS), batch as f64)?,
+            curve: read_curve(&store.run(&record.run.id).metrics(), batch as f64)?,
         });
     }
     Ok(Dataset {
@@ -187,7 +169,7 @@ fn read_curve(path: &Path, batch: f64) -> Result<Vec<CurvePoint>> {
     let Some(text) = read_optional(path)? else { return Ok(Vec::new()) };
     Ok(text
         .lines()
-        .filter_map(|line| serde_json::from_str::<MetricsLine>(line).ok())
+        .filter_map(|line| serde_json::from_str::<StepMetrics>(line).ok())
         .filter_map(|m| {
             let tokens = m.tokens.map_or(m.step as f64 * batch, |t| t as f64);
             Some(CurvePoint { tokens, loss: m.loss? })

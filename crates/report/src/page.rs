@@ -131,14 +131,20 @@ fn nav(data: &Dataset) -> String {
     format!("<nav>{}</nav>\n", items.join(""))
 }
 
-/// Full precision (shortest round-trip form) for parameters, as SCALING.md M9 asks.
-fn full(value: f64) -> String {
-    format!("{value}")
+/// Significant digits of fitted values on the page. A reader wants a few digits with the
+/// interval; full precision stays in fit.json and the CSVs, where derived quantities are
+/// computed from unrounded parameters (docs/METHODS.md §6, pitfall 2). The cells' sort keys
+/// keep the full value.
+const SHOWN_DIGITS: usize = 5;
+
+/// A fitted value as the page shows it.
+fn shown(value: f64) -> String {
+    number(value, SHOWN_DIGITS)
 }
 
 fn spread_cells(s: Option<&Spread>) -> [Cell; 2] {
     match s {
-        Some(s) => [Cell::number(s.sd, full(s.sd)), Cell::text(format!("[{}, {}]", full(s.ci95[0]), full(s.ci95[1])))],
+        Some(s) => [Cell::number(s.sd, shown(s.sd)), Cell::text(format!("[{}, {}]", shown(s.ci95[0]), shown(s.ci95[1])))],
         None => [Cell::text(""), Cell::text("")],
     }
 }
@@ -150,7 +156,7 @@ fn fit_section(data: &Dataset, fit: &FitResult) -> String {
     if let Some(p) = &fit.params {
         out.push_str(&format!(
             "<p class=\"formula\">L̂({x}, {y}) = E + A/{x}<sup>α</sup> + B/{y}<sup>β</sup>, &nbsp; C = κ·{x}·{y}, κ = {}</p>",
-            esc(&full(fit.kappa)),
+            esc(&format!("{}", fit.kappa)),
             x = esc(&v.x_symbol),
             y = esc(&v.y_symbol)
         ));
@@ -165,21 +171,21 @@ fn fit_section(data: &Dataset, fit: &FitResult) -> String {
         .into_iter()
         .map(|(name, value, s)| {
             let [sd, ci] = spread_cells(s);
-            vec![Cell::text(name), Cell::number(value, full(value)), sd, ci]
+            vec![Cell::text(name), Cell::number(value, shown(value)), sd, ci]
         })
         .collect();
         if let Some(ls) = fit.log_sigma {
             let [sd, ci] = spread_cells(boot.and_then(|b| b.log_sigma.as_ref()));
-            rows.push(vec![Cell::text("ln σ"), Cell::number(ls, full(ls)), sd, ci]);
+            rows.push(vec![Cell::text("ln σ"), Cell::number(ls, shown(ls)), sd, ci]);
         }
         out.push_str(&table(&["parameter".into(), "estimate".into(), "bootstrap sd".into(), "95% CI".into()], &rows, false));
     }
     let f = &fit.frontier;
     out.push_str(&format!(
         "<p class=\"formula\">{x}*(C) = G·(C/κ)<sup>a</sup>, &nbsp; {y}*(C) = (C/κ)<sup>b</sup>/G, &nbsp; L*(C) = {} + {}·(C/κ)<sup>−{}</sup></p>",
-        esc(&full(f.E)),
-        esc(&full(f.K)),
-        esc(&full(f.gamma)),
+        esc(&shown(f.E)),
+        esc(&shown(f.K)),
+        esc(&shown(f.gamma)),
         x = esc(&v.x_symbol),
         y = esc(&v.y_symbol)
     ));
@@ -188,10 +194,13 @@ fn fit_section(data: &Dataset, fit: &FitResult) -> String {
         .into_iter()
         .map(|(name, value, s)| {
             let [sd, ci] = spread_cells(s);
-            vec![Cell::text(name), Cell::number(value, full(value)), sd, ci]
+            vec![Cell::text(name), Cell::number(value, shown(value)), sd, ci]
         })
         .collect();
     out.push_str(&table(&["derived".into(), "estimate".into(), "bootstrap sd".into(), "95% CI".into()], &rows, false));
+    out.push_str(&format!(
+        "<p class=\"note\">Values are shown to {SHOWN_DIGITS} significant digits; fit.json and the figures' CSV files hold them at full precision.</p>\n"
+    ));
     out.push_str(&details(data, fit));
     if let Some(iso) = &fit.isoflop {
         for w in &iso.warnings {
@@ -210,7 +219,7 @@ fn details(data: &Dataset, fit: &FitResult) -> String {
             saescale_fit::objective::Objective::HuberLikelihood { delta } => format!("−log-likelihood, Huber density (δ = {delta:e})"),
             saescale_fit::objective::Objective::LeastSquares => "half sum of squared ln-loss residuals".into(),
         };
-        items.push(("objective".into(), format!("{name}; value at the optimum {}", full(o.value))));
+        items.push(("objective".into(), format!("{name}; value at the optimum {}", shown(o.value))));
     }
     if let Some(opt) = &fit.optimizer {
         items.push(("optimizer".into(), format!("{} from {}", opt.solver, opt.grid)));
@@ -230,7 +239,7 @@ fn details(data: &Dataset, fit: &FitResult) -> String {
     items.push(("points".into(), points));
     items.push((
         "compute".into(),
-        format!("{} … {} FLOP, C = κ·{}·{} with κ = {}", number(fit.compute_range[0], 4), number(fit.compute_range[1], 4), data.vars.x_symbol, data.vars.y_symbol, full(fit.kappa)),
+        format!("{} … {} FLOP, C = κ·{}·{} with κ = {}", number(fit.compute_range[0], 4), number(fit.compute_range[1], 4), data.vars.x_symbol, data.vars.y_symbol, fit.kappa),
     ));
     let src = &fit.source;
     let y = src.y_col.clone().or_else(|| src.compute_col.as_ref().map(|c| format!("{c} / (κ·X)"))).unwrap_or_default();

@@ -1,11 +1,12 @@
 //! Writes a report directory: every figure as SVG, PNG (at the requested DPI) and CSV, the run
-//! table as Parquet and CSV, a copy of the fit, and `index.html`. Each file is written to a
-//! temporary name and renamed, so a reader never sees half a file.
+//! table as Parquet and CSV, a copy of the fit, and `index.html`. Each file is written
+//! atomically ([`saescale_spec::atomic`]), so a reader never sees half a file.
 
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 use saescale_fit::{recommend, Recommendation, Target};
+use saescale_spec::atomic::write_atomic;
 
 use crate::canvas::{encode_png, render_png, render_svg};
 use crate::dataset::Dataset;
@@ -44,9 +45,7 @@ pub struct Written {
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
-    std::fs::write(&tmp, bytes).map_err(|source| Error::Write { path: tmp.clone(), source })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Write { path: path.to_path_buf(), source })
+    write_atomic(path, bytes).map_err(|source| Error::Write { path: path.to_path_buf(), source })
 }
 
 /// Pixel size of a figure at `dpi`.

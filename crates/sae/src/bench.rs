@@ -4,41 +4,18 @@
 //! one-off costs (allocation, autotuning on GPUs). The step is the real [`Trainer`] step of a
 //! relu SAE (Anthropic recipe) fed from a small pool of batches already on the device, so
 //! the number excludes data generation and host-to-device copies, as the PyTorch baseline
-//! (shared/bench/torch_sae_step.py) does.
+//! (`torch_sae_step.py`, the project's PyTorch reference step) does.
 
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use saescale_data::{DataConfig, SyntheticConfig};
+use saescale_spec::bench::StepThroughput;
 use saescale_spec::{compute, Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TrainSpec};
 
 use crate::trainer::Trainer;
 use crate::Result;
-
-/// Throughput of one SAE size.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StepThroughput {
-    /// Input width.
-    pub d_in: usize,
-    /// Latents.
-    pub features: usize,
-    /// Tokens per step.
-    pub batch_size: usize,
-    /// Timed steps.
-    pub steps: u64,
-    /// Number format of the step's matmuls (absent in files from before it was recorded: f32).
-    #[serde(default = "f32_precision")]
-    pub precision: Precision,
-    /// Training tokens per second.
-    pub tokens_per_s: f64,
-    /// Achieved FLOP/s counting `12·d·F` per token, in units of 1e9.
-    pub gflops: f64,
-}
-
-fn f32_precision() -> Precision {
-    Precision::F32
-}
 
 /// Times `steps` training steps of a relu SAE of this size after `warmup` untimed ones, with
 /// its matmuls in `precision`.
@@ -105,9 +82,9 @@ fn bench_spec(d_in: usize, features: usize, batch_size: usize, steps: u64) -> Ru
         seed: 0,
         precision: None,
         data: DataConfig::Synthetic(SyntheticConfig { d_in, ..SyntheticConfig::default() }),
-        sae: SaeSpec { architecture: Architecture::Relu, features, k: None, l1_coefficient: None, decoder_init_norm: None },
+        sae: SaeSpec { architecture: Architecture::Relu, features: Some(features), k: None, l1_coefficient: None, decoder_init_norm: None },
         train: TrainSpec {
-            steps,
+            steps: Some(steps),
             batch_size,
             lr: None,
             adam_beta1: 0.9,

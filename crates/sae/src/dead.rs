@@ -4,7 +4,7 @@
 //! at the window so that the count never overflows.
 //!
 //! ## Reference
-//! Gao et al. 2024, arXiv:2406.04093 §2.4 (dead = not fired in 10M tokens); SCALING.md §1.3
+//! Gao et al. 2024, arXiv:2406.04093 §2.4 (dead = not fired in 10M tokens); docs/METHODS.md §1.3
 //! ("dead means not activating for 10 million samples").
 
 use burn::tensor::backend::Backend;

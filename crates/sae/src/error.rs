@@ -12,8 +12,9 @@ pub enum Error {
     /// The activation source failed or is misconfigured.
     #[error(transparent)]
     Data(#[from] saescale_data::Error),
-    /// A file or directory could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file or directory could not be read or written. The I/O error is the source, so a
+    /// chain printed with `{:#}` shows it once.
+    #[error("{path}")]
     Io {
         /// The file or directory.
         path: PathBuf,
@@ -22,7 +23,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// A JSON file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: not the JSON expected")]
     Json {
         /// The file.
         path: PathBuf,

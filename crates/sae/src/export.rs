@@ -1,7 +1,7 @@
 //! Export of the final weights as a SAELens v6 directory (`cfg.json` +
 //! `sae_weights.safetensors`), loadable with `sae_lens.SAE.load_from_disk(dir)`.
 //!
-//! What the file format requires (shared/FORMATS.md §0, §1.3–1.5):
+//! What SAELens's loader requires (sae-lens 6.54, the version tests/python checks against):
 //! - tensors `W_enc [d_in, d_sae]`, `b_enc [d_sae]`, `W_dec [d_sae, d_in]`, `b_dec [d_in]`, f32;
 //! - `cfg.json` with `architecture` (`standard` for relu, `topk`), `d_in`, `d_sae`,
 //!   `dtype`, `metadata.sae_lens_version` (a PEP 440 version), and an integer `k` for topk;
@@ -9,14 +9,14 @@
 //!   the SAE was trained on `s·x`, so `W_enc ← s·W_enc`, `W_dec ← W_dec / s`, `b_dec ← b_dec / s`
 //!   computes the same latents from `x` and reconstructs `x` itself;
 //! - `apply_b_dec_to_input` as the architecture trained: false for Anthropic's relu recipe
-//!   (it does not subtract b_dec, §5), true for TopK (Gao et al.'s b_pre).
+//!   (it does not subtract b_dec), true for TopK (Gao et al.'s b_pre).
 
 use std::path::Path;
 
 use burn::tensor::backend::Backend;
+use saescale_spec::atomic::write_json_atomic;
 use serde_json::json;
 
-use crate::fs::write_json_atomic;
 use crate::model::{Activation, Sae};
 use crate::tensors::TensorFile;
 use crate::{Error, Result};
@@ -66,7 +66,8 @@ pub fn export_saelens<B: Backend>(sae: &Sae<B>, scale: f64, dir: &Path, run_name
     if let Some(name) = run_name {
         cfg["metadata"]["saescale_run"] = json!(name);
     }
-    write_json_atomic(&dir.join(CFG_FILE), &cfg)?;
+    let cfg_path = dir.join(CFG_FILE);
+    write_json_atomic(&cfg_path, &cfg).map_err(Error::io(&cfg_path))?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 //! transpose, and both biases are zero.
 //!
 //! ## Reference
-//! Anthropic, "Circuits Updates — April 2024" (SCALING.md §1.3); Gao et al. 2024,
+//! Anthropic, "Circuits Updates — April 2024" (docs/METHODS.md §1.3); Gao et al. 2024,
 //! arXiv:2406.04093 §2.4 (tied initialisation). Gao et al. also rescale the encoder and set
 //! b_pre to a geometric median of the data; saescale keeps the plain tied initialisation.
 //!

@@ -12,7 +12,9 @@
 //! - [`loss`]: the ReLU and TopK objectives with gradients written out by hand (checked
 //!   against burn's autodiff in the tests).
 //! - [`Trainer`] (trainer.rs): one step of the recipe, and the state that makes resumption exact.
-//! - [`train`] (run.rs): the loop over a run directory, with logging, checkpoints, signals.
+//! - [`train`] (run.rs): the loop over a run directory, with logging, checkpoints, signals;
+//!   the directory's files and records are saescale-spec's ([`saescale_spec::layout`],
+//!   [`saescale_spec::records`]).
 //! - [`export_saelens`]: the SAELens v6 directory.
 //! - [`precision`]: f32 or bf16 matmuls over f32 master weights.
 //! - [`bench`]: throughput of the training step and the matmul peak.
@@ -29,7 +31,6 @@ pub mod export;
 mod fs;
 mod init;
 pub mod loss;
-pub mod metrics;
 pub mod model;
 pub mod optim;
 pub mod precision;
@@ -45,8 +46,7 @@ pub use dead::DeadLatents;
 pub use error::{Error, Result};
 pub use export::export_saelens;
 pub use init::init_sae;
-pub use metrics::{FinalMetrics, StepMetrics};
 pub use model::{Activation, Sae};
 pub use precision::MatmulPrecision;
-pub use run::{train, Observer, Outcome, RunDir, Silent};
+pub use run::{train, Observer, Outcome, Silent};
 pub use trainer::{Evaluation, StepReading, Trainer};

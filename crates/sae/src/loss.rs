@@ -14,7 +14,7 @@
 //!   among dead latents (`ê = z_aux·W_dec`), and is 0 when no latent is dead.
 //!
 //! ## Reference
-//! SCALING.md §1.3 (ReLU recipe) and §1.7 (TopK, AuxK with α = 1/32); Gao et al. 2024,
+//! docs/METHODS.md §1.3 (ReLU recipe) and §1.7 (TopK, AuxK with α = 1/32); Gao et al. 2024,
 //! arXiv:2406.04093 §2.3 and App. A.2.
 
 use burn::tensor::backend::Backend;

@@ -1,16 +1,11 @@
 //! One training run in its output directory: fresh or resumed, logged, checkpointed,
 //! evaluated and exported.
 //!
-//! Directory layout (the contract with the sweep manager):
-//! ```text
-//! <out>/config.json                          resolved run spec; a different run is refused
-//! <out>/metrics.jsonl                        one StepMetrics per logged step
-//! <out>/final.json                           FinalMetrics; written last, so it marks a finished run
-//! <out>/checkpoint/trainer_state.safetensors everything needed to resume exactly
-//! <out>/checkpoint/sae/                      SAELens v6 export of the final weights
-//! ```
-//! Every file is replaced atomically; `metrics.jsonl` is only appended to, and on resume it is
-//! cut back to the checkpoint's step, so that replayed steps are not logged twice.
+//! The directory's files and records are the contract with the sweep manager, defined once in
+//! saescale-spec ([`saescale_spec::layout`], [`saescale_spec::records`]). Every file is replaced
+//! atomically; `metrics.jsonl` is only appended to, and on resume it is cut back to the
+//! checkpoint's step, so that replayed steps are not logged twice. `final.json` is written
+//! last, so its presence marks a finished run.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -19,74 +14,32 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use burn::tensor::backend::Backend;
-use saescale_spec::{compute, RunSpec};
+use saescale_spec::atomic::{write_atomic, write_json_atomic};
+use saescale_spec::layout::RunDir;
+use saescale_spec::{compute, FinalMetrics, RunSpec, StepMetrics};
 
 use crate::export::export_saelens;
-use crate::fs::{read_json, write_atomic, write_json_atomic};
-use crate::metrics::{FinalMetrics, StepMetrics};
-use crate::trainer::Trainer;
+use crate::fs::read_json;
+use crate::trainer::{Evaluation, StepReading, Trainer};
 use crate::{Error, Result};
 
-/// Paths inside a run's output directory.
-#[derive(Debug, Clone)]
-pub struct RunDir {
-    root: PathBuf,
-}
-
-impl RunDir {
-    /// The layout rooted at `root` (nothing is created).
-    pub fn new(root: impl Into<PathBuf>) -> Self {
-        RunDir { root: root.into() }
-    }
-
-    /// The directory itself.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    /// `config.json`: the resolved run spec.
-    pub fn config(&self) -> PathBuf {
-        self.root.join("config.json")
-    }
-
-    /// `metrics.jsonl`: the training log.
-    pub fn metrics(&self) -> PathBuf {
-        self.root.join("metrics.jsonl")
-    }
-
-    /// `final.json`: held-out metrics; present only once the run has finished.
-    pub fn final_metrics(&self) -> PathBuf {
-        self.root.join("final.json")
-    }
-
-    /// `checkpoint/trainer_state.safetensors`.
-    pub fn trainer_state(&self) -> PathBuf {
-        self.root.join("checkpoint").join("trainer_state.safetensors")
-    }
-
-    /// `checkpoint/sae/`: the SAELens export.
-    pub fn saelens(&self) -> PathBuf {
-        self.root.join("checkpoint").join("sae")
-    }
-
-    /// Creates the directory and records `spec` in `config.json`, or checks that the
-    /// `config.json` already there describes the same run.
-    ///
-    /// # Errors
-    /// [`Error::DifferentRun`] when it holds another run; [`Error::Io`]/[`Error::Json`].
-    pub fn claim(&self, spec: &RunSpec) -> Result<()> {
-        let checkpoint = self.root.join("checkpoint");
-        std::fs::create_dir_all(&checkpoint).map_err(Error::io(&checkpoint))?;
-        let config = self.config();
-        if config.exists() {
-            let existing: RunSpec = read_json(&config)?;
-            if &existing != spec {
-                return Err(Error::DifferentRun { dir: self.root.clone() });
-            }
-            return Ok(());
+/// Creates the run directory and records `spec` in `config.json`, or checks that the
+/// `config.json` already there describes the same run.
+///
+/// # Errors
+/// [`Error::DifferentRun`] when it holds another run; [`Error::Io`]/[`Error::Json`].
+fn claim(dir: &RunDir, spec: &RunSpec) -> Result<()> {
+    let checkpoint = dir.checkpoint();
+    std::fs::create_dir_all(&checkpoint).map_err(Error::io(&checkpoint))?;
+    let config = dir.config();
+    if config.exists() {
+        let existing: RunSpec = read_json(&config)?;
+        if &existing != spec {
+            return Err(Error::DifferentRun { dir: dir.root().to_path_buf() });
         }
-        write_json_atomic(&config, spec)
+        return Ok(());
     }
+    write_json_atomic(&config, spec).map_err(Error::io(&config))
 }
 
 /// How a call to [`train`] ended.
@@ -137,7 +90,7 @@ pub fn train<B: Backend>(
 ) -> Result<Outcome> {
     let spec = spec.clone().resolve()?;
     let dir = RunDir::new(out);
-    dir.claim(&spec)?;
+    claim(&dir, &spec)?;
     if dir.final_metrics().exists() {
         return Ok(Outcome::AlreadyFinished(read_json(&dir.final_metrics())?));
     }
@@ -148,7 +101,7 @@ pub fn train<B: Backend>(
     };
     let mut log = MetricsLog::open(&dir.metrics(), trainer.steps_done())?;
 
-    let (total, batch) = (spec.train.steps, spec.train.batch_size as u64);
+    let (total, batch) = (spec.steps(), spec.train.batch_size as u64);
     let (log_every, checkpoint_every) = (spec.log.every_steps, spec.log.checkpoint_every_steps);
     let session = Instant::now();
     let elapsed = |trainer: &Trainer<B>| trainer.elapsed_before_s() + session.elapsed().as_secs_f64();
@@ -168,21 +121,8 @@ pub fn train<B: Backend>(
         observer.stepped(next);
         if let (true, Some(reading)) = (logging, reading) {
             let seconds = last_log_time.elapsed().as_secs_f64();
-            let metrics = StepMetrics {
-                step: next,
-                tokens: next * batch,
-                loss: reading.loss,
-                mse: reading.mse,
-                fvu: reading.fvu,
-                l1: reading.l1,
-                l0: reading.l0,
-                dead_fraction: reading.dead_fraction,
-                lr: reading.lr,
-                l1_coefficient: reading.l1_coefficient,
-                auxk: reading.auxk,
-                tokens_per_s: ((next - last_log_step) * batch) as f64 / seconds.max(1e-9),
-                elapsed_s: elapsed(&trainer),
-            };
+            let tokens_per_s = ((next - last_log_step) * batch) as f64 / seconds.max(1e-9);
+            let metrics = step_metrics(next, next * batch, &reading, tokens_per_s, elapsed(&trainer));
             log.append(&metrics)?;
             observer.logged(&metrics);
             (last_log_step, last_log_time) = (next, Instant::now());
@@ -200,25 +140,50 @@ pub fn train<B: Backend>(
     observer.evaluating();
     let evaluation = trainer.evaluate()?;
     export_saelens(trainer.sae(), trainer.scale(), &dir.saelens(), spec.name.as_deref())?;
-    let tokens = total * batch;
-    let metrics = FinalMetrics {
-        loss: evaluation.loss,
-        mse: evaluation.mse,
-        fvu: evaluation.fvu,
-        l1: evaluation.l1,
-        l0: evaluation.l0,
-        dead_fraction: trainer.dead_fraction(),
-        l1_coefficient: spec.sae.l1_coefficient,
-        tokens_per_s: tokens as f64 / wall_s.max(1e-9),
-        steps: total,
-        tokens,
-        flops: compute::run_flops(spec.d_in(), spec.sae.features, total, spec.train.batch_size),
-        wall_s,
-        eval_rows: evaluation.rows,
-        scale: trainer.scale(),
-    };
-    write_json_atomic(&dir.final_metrics(), &metrics)?;
+    let metrics = final_metrics(&spec, &evaluation, trainer.dead_fraction(), trainer.scale(), wall_s);
+    write_json_atomic(&dir.final_metrics(), &metrics).map_err(Error::io(dir.final_metrics()))?;
     Ok(Outcome::Finished(metrics))
+}
+
+/// One line of `metrics.jsonl`.
+fn step_metrics(step: u64, tokens: u64, reading: &StepReading, tokens_per_s: f64, elapsed_s: f64) -> StepMetrics {
+    StepMetrics {
+        step,
+        tokens: Some(tokens),
+        loss: Some(reading.loss),
+        mse: Some(reading.mse),
+        fvu: Some(reading.fvu),
+        l1: Some(reading.l1),
+        l0: Some(reading.l0),
+        dead_fraction: Some(reading.dead_fraction),
+        lr: Some(reading.lr),
+        l1_coefficient: reading.l1_coefficient,
+        auxk: reading.auxk,
+        tokens_per_s: Some(tokens_per_s),
+        elapsed_s: Some(elapsed_s),
+    }
+}
+
+/// `final.json` of a run evaluated after `wall_s` seconds of training.
+fn final_metrics(spec: &RunSpec, evaluation: &Evaluation, dead_fraction: f64, scale: f64, wall_s: f64) -> FinalMetrics {
+    let (steps, batch_size) = (spec.steps(), spec.train.batch_size);
+    let tokens = steps * batch_size as u64;
+    FinalMetrics {
+        loss: Some(evaluation.loss),
+        mse: Some(evaluation.mse),
+        fvu: Some(evaluation.fvu),
+        l1: Some(evaluation.l1),
+        l0: Some(evaluation.l0),
+        dead_fraction: Some(dead_fraction),
+        l1_coefficient: spec.sae.l1_coefficient,
+        tokens_per_s: Some(tokens as f64 / wall_s.max(1e-9)),
+        steps: Some(steps),
+        tokens: Some(tokens),
+        flops: Some(compute::run_flops(spec.d_in(), spec.features(), steps, batch_size)),
+        wall_s: Some(wall_s),
+        eval_rows: Some(evaluation.rows),
+        scale: Some(scale),
+    }
 }
 
 /// The append-only training log.
@@ -241,7 +206,7 @@ impl MetricsLog {
                 .flat_map(|line| [line, "\n"])
                 .collect();
             if kept.len() != text.len() {
-                write_atomic(path, kept.as_bytes())?;
+                write_atomic(path, kept.as_bytes()).map_err(Error::io(path))?;
             }
         }
         let file = OpenOptions::new().create(true).append(true).open(path).map_err(Error::io(path))?;

@@ -8,7 +8,7 @@
 //!   `λ_t = λ · min(1, t / (warmup_fraction · total))`.
 //!
 //! ## Reference
-//! Anthropic, "Circuits Updates — April 2024", training recipe (SCALING.md §1.3).
+//! Anthropic, "Circuits Updates — April 2024", training recipe (docs/METHODS.md §1.3).
 
 /// Multiplier of the peak learning rate at `step` of `total`.
 pub fn lr_factor(step: u64, total: u64, decay_fraction: f64) -> f64 {

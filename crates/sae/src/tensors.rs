@@ -9,8 +9,8 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use burn::tensor::{Int, Tensor, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use saescale_spec::atomic::write_atomic;
 
-use crate::fs::write_atomic;
 use crate::{Error, Result};
 
 /// A tensor's values in host memory, row-major.
@@ -101,7 +101,7 @@ impl TensorFile {
             .map_err(|e| Error::checkpoint(path, e.to_string()))?;
         let metadata = (!self.metadata.is_empty()).then(|| self.metadata.clone());
         let serialized = safetensors::serialize(views, metadata).map_err(|e| Error::checkpoint(path, e.to_string()))?;
-        write_atomic(path, &serialized)
+        write_atomic(path, &serialized).map_err(Error::io(path))
     }
 
     /// Reads a safetensors file holding f32 and i64 tensors.

@@ -114,7 +114,7 @@ impl<B: Backend> Trainer<B> {
         let spec = spec.clone().resolve()?;
         let mut sample = open(&spec.data, Split::Train)?;
         let scale = scale_for(sample.as_mut(), spec.train.normalization_rows)?;
-        let sae = init_sae::<B>(spec.d_in(), spec.sae.features, activation(&spec), decoder_init_norm(&spec), spec.seed, device);
+        let sae = init_sae::<B>(spec.d_in(), spec.features(), activation(&spec), decoder_init_norm(&spec), spec.seed, device);
         Self::assemble(spec, device, sae, scale)
     }
 
@@ -124,7 +124,7 @@ impl<B: Backend> Trainer<B> {
         // resolve() filled adam_epsilon for every architecture.
         let config = AdamConfig { beta1: train.adam_beta1, beta2: train.adam_beta2, epsilon: train.adam_epsilon.unwrap_or(1e-8) };
         let adam = Adam::new(config, &sae);
-        let dead = DeadLatents::new(spec.sae.features, train.dead_window_tokens, device);
+        let dead = DeadLatents::new(spec.features(), train.dead_window_tokens, device);
         let source = open(&spec.data, Split::Train)?;
         let batch = vec![0f32; train.batch_size * spec.d_in()];
         Ok(Trainer { device: device.clone(), sae, adam, dead, source, step: 0, scale, elapsed_before_s: 0.0, batch, spec })
@@ -146,8 +146,8 @@ impl<B: Backend> Trainer<B> {
         if header.version != STATE_VERSION {
             return Err(Error::checkpoint(path, format!("trainer state version {} is not {STATE_VERSION}", header.version)));
         }
-        let (d, f) = (spec.d_in(), spec.sae.features);
-        if header.cursor != header.step * spec.train.batch_size as u64 || header.step > spec.train.steps {
+        let (d, f) = (spec.d_in(), spec.features());
+        if header.cursor != header.step * spec.train.batch_size as u64 || header.step > spec.steps() {
             return Err(Error::checkpoint(path, format!("step {} and data cursor {} do not fit this run", header.step, header.cursor)));
         }
         let sae = Sae {
@@ -223,7 +223,7 @@ impl<B: Backend> Trainer<B> {
     /// [`Error::Diverged`] when `read` is set and the loss is not finite.
     pub fn step_on(&mut self, x: Tensor<B, 2>, read: bool) -> Result<Option<StepReading>> {
         let train = &self.spec.train;
-        let (total, rows) = (train.steps, x.dims()[0]);
+        let (total, rows) = (self.spec.steps(), x.dims()[0]);
         let lr = train.lr.unwrap_or_default() * lr_factor(self.step, total, train.lr_decay_fraction);
         let l1_coefficient = self
             .spec
@@ -347,7 +347,7 @@ impl<B: Backend> Trainer<B> {
 
     /// Whether all of the run's steps are done.
     pub fn is_finished(&self) -> bool {
-        self.step >= self.spec.train.steps
+        self.step >= self.spec.steps()
     }
 
     /// The normalisation constant `s`.

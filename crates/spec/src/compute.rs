@@ -1,7 +1,7 @@
 //! Compute and memory accounting for SAE training: the single place that counts them.
 //!
 //! The planner, the run store, the trainer's `final.json` and the fitter's κ all use these
-//! functions, so that "compute" means one thing everywhere (SCALING.md §1.6, pitfall 3).
+//! functions, so that "compute" means one thing everywhere (docs/METHODS.md §1.6, pitfall 3).
 //!
 //! A dense SAE step on one token costs `12·d·F` FLOP: the forward pass is two matmuls of
 //! `2·d·F` each (encoder, decoder), the backward pass twice that (gradients with respect to

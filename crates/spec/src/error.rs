@@ -28,10 +28,25 @@ impl From<saescale_data::Error> for Error {
     fn from(error: saescale_data::Error) -> Self {
         match error {
             saescale_data::Error::InvalidConfig { field, reason } => Error::invalid(field, reason),
-            other => Error::invalid("data", other.to_string()),
+            // The message carries the causes (e.g. the OS error of a missing shard), since
+            // this error has no source of its own.
+            other => Error::invalid("data", error_chain(&other)),
         }
     }
 }
 
 /// Result with the spec crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// An error with its causes on one line (`error: cause: cause`): for a run's recorded failure
+/// reason and for messages that are not printed through `{:#}`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

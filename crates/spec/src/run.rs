@@ -1,15 +1,15 @@
 //! [`RunSpec`]: everything that defines one SAE training run.
 //!
 //! Defaults, with their sources:
-//! - `relu`: Anthropic, "Circuits Updates — April 2024" (SCALING.md §1.3): λ = 5, decoder
+//! - `relu`: Anthropic, "Circuits Updates — April 2024" (docs/METHODS.md §1.3): λ = 5, decoder
 //!   columns of norm 0.1, Adam β = (0.9, 0.999), lr 5e-5, lr decayed linearly to 0 over the
 //!   last 20% of steps, λ warmed up linearly over the first 5%, global grad-norm clip at 1,
 //!   batch 4096.
-//! - `topk`: Gao et al. 2024, arXiv:2406.04093, and its released code (SCALING.md §1.7):
+//! - `topk`: Gao et al. 2024, arXiv:2406.04093, and its released code (docs/METHODS.md §1.7):
 //!   AuxK coefficient 1/32, Adam ε = 6.25e-10, no gradient clipping, dead latent = not fired
 //!   in 10M tokens; k_aux = d_in/2 and lr = 2e-4/√(F/2^14) follow EleutherAI's sparsify
 //!   (HEAD 9d3b136c). The lr decay over the last 20% is kept for topk as well, so that every
-//!   run's final loss is an annealed end point (SCALING.md pitfall 9).
+//!   run's final loss is an annealed end point (docs/METHODS.md §6, pitfall 9).
 
 use serde::{Deserialize, Serialize};
 
@@ -75,8 +75,10 @@ pub enum Precision {
 pub struct SaeSpec {
     /// `relu` or `topk`.
     pub architecture: Architecture,
-    /// Number of latents F (`d_sae` in SAELens).
-    pub features: usize,
+    /// Number of latents F (`d_sae` in SAELens). Required in a run file; a sweep's `[run]`
+    /// template leaves it out, as `[sweep]` sets it for each run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<usize>,
     /// Active latents per token (topk only; required there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<usize>,
@@ -93,8 +95,9 @@ pub struct SaeSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainSpec {
-    /// Optimiser steps.
-    pub steps: u64,
+    /// Optimiser steps. Required in a run file; a sweep's `[run]` template leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steps: Option<u64>,
     /// Tokens per step.
     #[serde(default = "defaults::batch_size")]
     pub batch_size: usize,
@@ -217,6 +220,16 @@ impl RunSpec {
         self.data.d_in()
     }
 
+    /// Number of latents F of a resolved spec ([`RunSpec::resolve`] requires it; 0 before, when unset).
+    pub fn features(&self) -> usize {
+        self.sae.features.unwrap_or(0)
+    }
+
+    /// Optimiser steps of a resolved spec ([`RunSpec::resolve`] requires them; 0 before, when unset).
+    pub fn steps(&self) -> u64 {
+        self.train.steps.unwrap_or(0)
+    }
+
     /// Fills every architecture-dependent default and checks every value.
     ///
     /// # Errors
@@ -225,9 +238,13 @@ impl RunSpec {
     pub fn resolve(mut self) -> Result<Self> {
         self.data.validate()?;
         let d_in = self.d_in();
-        let features = self.sae.features;
-        if features == 0 {
-            return Err(Error::invalid("sae.features", "must be a positive integer"));
+        let features = match self.sae.features {
+            None => return Err(Error::invalid("sae.features", "is required: the number of latents F")),
+            Some(0) => return Err(Error::invalid("sae.features", "must be a positive integer")),
+            Some(features) => features,
+        };
+        if self.train.steps.is_none() {
+            return Err(Error::invalid("train.steps", "is required: the number of optimiser steps"));
         }
         match self.sae.architecture {
             Architecture::Relu => {
@@ -303,7 +320,7 @@ impl RunSpec {
 
         non_negative("sae.l1_coefficient", sae.l1_coefficient)?;
         positive("sae.decoder_init_norm", sae.decoder_init_norm)?;
-        count("train.steps", train.steps)?;
+        count("train.steps", train.steps.unwrap_or(0))?;
         count("train.batch_size", train.batch_size as u64)?;
         positive("train.lr", train.lr)?;
         beta("train.adam_beta1", train.adam_beta1)?;

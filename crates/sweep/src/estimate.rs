@@ -1,10 +1,11 @@
 //! Wall-time estimates from measured throughput (`saescale bench`), never from guesses.
 //!
 //! `saescale bench --device cpu --json` saves `$XDG_CACHE_HOME/saescale/bench-cpu.json`
-//! (default `~/.cache/saescale/`): achieved GFLOP/s at several (d, F, batch) sizes. A run's
-//! time is its FLOP divided by the GFLOP/s interpolated at its step size, linearly in
-//! log(d·F·batch) between the two nearest measured sizes (clamped at the ends), scaled down
-//! when a run gets fewer threads than the bench used. Without the file there is no estimate.
+//! (default `~/.cache/saescale/`; [`saescale_spec::bench`]): achieved GFLOP/s at several
+//! (d, F, batch) sizes. A run's time is its FLOP divided by the GFLOP/s interpolated at its
+//! step size, linearly in log(d·F·batch) between the two nearest measured sizes (clamped at the
+//! ends), scaled down when a run gets fewer threads than the bench used. Without the file there
+//! is no estimate.
 //!
 //! The estimate counts training steps only, not process start-up, the normalisation sample or
 //! the held-out evaluation; for the quickstart on a 2-core CPU it said 3m56s where the sweep
@@ -12,9 +13,11 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use saescale_spec::bench::{BenchReport, StepThroughput};
+use saescale_spec::Precision;
 
 use crate::plan::PlannedRun;
+use crate::store::files::read_json;
 use crate::{Error, Result};
 
 /// Measured training throughput of one device.
@@ -28,62 +31,28 @@ pub struct Throughput {
     points: Vec<(f64, f64)>,
 }
 
-#[derive(Deserialize)]
-struct BenchFile {
-    #[serde(default)]
-    threads: Option<usize>,
-    results: Vec<BenchResult>,
-}
-
-#[derive(Deserialize)]
-struct BenchResult {
-    d_in: usize,
-    features: usize,
-    batch_size: usize,
-    gflops: f64,
-    /// Matmul precision of the measurement; files from before it was recorded are f32.
-    #[serde(default)]
-    precision: Option<String>,
-}
-
 impl Throughput {
-    /// Where `saescale bench` saves its result for `device` (`cpu` or `cuda`).
-    pub fn default_path(device: &str) -> Option<PathBuf> {
-        let cache = match std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
-            Some(dir) => PathBuf::from(dir),
-            None => PathBuf::from(std::env::var_os("HOME")?).join(".cache"),
-        };
-        Some(cache.join("saescale").join(format!("bench-{device}.json")))
-    }
-
     /// Reads a bench result; `Ok(None)` when the file does not exist.
     ///
     /// # Errors
     /// [`Error::Io`] when it cannot be read, [`Error::Corrupt`] when it has no usable result.
     pub fn load(path: &Path) -> Result<Option<Throughput>> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io("read", path)(e)),
-        };
-        let corrupt = |reason: String| Error::Corrupt { path: path.to_path_buf(), reason };
-        let file: BenchFile = serde_json::from_str(&text).map_err(|e| corrupt(e.to_string()))?;
+        let Some(report) = read_json::<BenchReport>(path)? else { return Ok(None) };
         // Runs use bf16 matmuls where there is a GPU (the trainer's default there) and f32 on
         // CPU, so a file that measured bf16 (a GPU's) is read at bf16 and any other at f32.
-        let precision_of = |r: &BenchResult| r.precision.clone().unwrap_or_else(|| "f32".into());
-        let wanted = if file.results.iter().any(|r| precision_of(r) == "bf16") { "bf16" } else { "f32" };
-        let mut points: Vec<(f64, f64)> = file
+        let wanted = if report.results.iter().any(|r| r.precision == Precision::Bf16) { Precision::Bf16 } else { Precision::F32 };
+        let size = |r: &StepThroughput| (r.d_in as f64 * r.features as f64 * r.batch_size as f64).ln();
+        let mut points: Vec<(f64, f64)> = report
             .results
             .iter()
-            .filter(|r| precision_of(r) == wanted)
-            .filter(|r| r.gflops > 0.0 && r.gflops.is_finite())
-            .map(|r| ((r.d_in as f64 * r.features as f64 * r.batch_size as f64).ln(), r.gflops))
+            .filter(|r| r.precision == wanted && r.gflops > 0.0 && r.gflops.is_finite())
+            .map(|r| (size(r), r.gflops))
             .collect();
         if points.is_empty() {
-            return Err(corrupt("no result with a positive gflops".into()));
+            return Err(Error::Corrupt { path: path.to_path_buf(), reason: "no result with a positive gflops".into() });
         }
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Ok(Some(Throughput { path: path.to_path_buf(), threads: file.threads, points }))
+        Ok(Some(Throughput { path: path.to_path_buf(), threads: report.threads, points }))
     }
 
     /// A throughput from `(d_in, features, batch_size, gflops)` measurements.

@@ -9,7 +9,9 @@
 //!
 //! Principal types: [`SweepSpec`], [`Plan`] / [`PlannedRun`] / [`RunId`], [`RunStore`] /
 //! [`RunStatus`], [`Executor`] / [`LocalExecutor`], [`supervise::run`] / [`Summary`],
-//! [`progress::progress`], [`estimate::Throughput`].
+//! [`progress::progress`], [`estimate::Throughput`]. The run lifecycle (what a manager makes
+//! of the files when it takes a sweep over, and how an attempt's outcome changes a run's
+//! status) is written once, in `lifecycle`, for both the supervisor and the Slurm engine.
 //!
 //! Design decisions:
 //! - The crate never links burn: a run is a child process with a run file, so a crash, OOM or
@@ -47,7 +49,9 @@
 
 mod error;
 pub mod estimate;
+pub mod events;
 pub mod executor;
+mod lifecycle;
 pub mod plan;
 pub mod progress;
 pub mod spec;
@@ -55,8 +59,9 @@ pub mod store;
 pub mod supervise;
 
 pub use error::{Error, Result, SpecError};
+pub use saescale_spec::error_chain;
+pub use events::{Event, Options, Summary};
 pub use executor::{Executor, LocalConfig, LocalExecutor, SlurmConfig};
 pub use plan::{Plan, PlannedRun, RunId};
 pub use spec::SweepSpec;
 pub use store::{RunState, RunStatus, RunStore};
-pub use supervise::{Options, Summary};

@@ -1,7 +1,7 @@
 //! The plan: a sweep spec expanded into fully resolved runs with content-hash ids (like
 //! ripgrep's `HiArgs`: everything checked and derived once).
 //!
-//! Steps of a budgeted run follow SCALING.md §1.6: `S = ⌊C / (12·d·F·batch)⌋`, computed by
+//! Steps of a budgeted run follow docs/METHODS.md §1.6: `S = ⌊C / (12·d·F·batch)⌋`, computed by
 //! [`saescale_spec::compute::steps_for_budget`], so the planner, the store, the trainer and the
 //! fitter count FLOP with one function. A run's FLOP is what its whole steps spend,
 //! `12·d·F·S·batch` ≤ C.
@@ -330,8 +330,8 @@ features = [128, 256]
         assert!(run.flops <= 1e11 && run.flops > 1e11 - 12.0 * 64.0 * 128.0 * 256.0);
         assert_eq!((plan.runs[1].features, plan.runs[1].steps), (256, 1986));
         assert_eq!(plan.runs[2].steps, 7947);
-        assert_eq!(run.spec.sae.features, 128);
-        assert_eq!(run.spec.train.steps, 3973);
+        assert_eq!(run.spec.sae.features, Some(128));
+        assert_eq!(run.spec.train.steps, Some(3973));
         assert_eq!(run.spec.name.as_deref(), Some("t/F128-S3973"));
         assert_eq!(run.memory_bytes, training_memory_bytes(64, 128, 256));
     }
@@ -395,19 +395,32 @@ features = [128, 256]
 
     proptest::proptest! {
         /// Expansion is deterministic, every run spends at most its budget and less than one
-        /// step short of it, and distinct (F, steps) points get distinct ids.
+        /// step short of it, and distinct (F, steps) points get distinct ids; a budget too
+        /// small for one step at some F, or two budgets that round to the same run, are
+        /// refused instead.
         #[test]
         fn expansion_is_deterministic_and_spends_the_budget(
-            budgets in proptest::collection::btree_set(10u32..3000, 1..4),
+            budgets in proptest::collection::btree_set(1u32..3000, 1..4),
             features in proptest::collection::btree_set(1usize..4096, 1..4),
         ) {
-            let budgets: Vec<String> = budgets.iter().map(|b| format!("{}e9", b)).collect();
-            let features: Vec<String> = features.iter().map(|f| f.to_string()).collect();
+            // Budgets from 1e7 FLOP: the smallest give zero steps at the larger F.
+            let budgets: Vec<f64> = budgets.iter().map(|&b| f64::from(b) * 1e7).collect();
             let text = QUICK
-                .replace("budgets = [1e11, 2e11]", &format!("budgets = [{}]", budgets.join(", ")))
-                .replace("features = [128, 256]", &format!("features = [{}]", features.join(", ")));
+                .replace("budgets = [1e11, 2e11]", &format!("budgets = [{}]", budgets.iter().map(|b| format!("{b:e}")).collect::<Vec<_>>().join(", ")))
+                .replace("features = [128, 256]", &format!("features = [{}]", features.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")));
             let spec = SweepSpec::parse(&text, "p.toml").unwrap();
-            let (Ok(a), Ok(b)) = (Plan::new(&spec), Plan::new(&spec)) else { return Ok(()) };
+            let steps: Vec<Vec<u64>> = features.iter().map(|&f| budgets.iter().map(|&b| steps_for_budget(b, 64, f, 256)).collect()).collect();
+            let too_small = steps.iter().flatten().any(|&s| s == 0);
+            let duplicate = steps.iter().any(|per_budget| per_budget.iter().collect::<std::collections::HashSet<_>>().len() < per_budget.len());
+            let (a, b) = match (Plan::new(&spec), Plan::new(&spec)) {
+                (Err(error), Err(_)) => {
+                    proptest::prop_assert!(too_small || duplicate, "planning failed although every budget buys distinct runs: {error}");
+                    return Ok(());
+                }
+                (Ok(a), Ok(b)) => (a, b),
+                _ => return Err(proptest::test_runner::TestCaseError::fail("planning the same spec twice gave different answers")),
+            };
+            proptest::prop_assert!(!too_small && !duplicate, "a budget too small for one step, or a duplicate run, was planned");
             proptest::prop_assert_eq!(&a, &b);
             let mut points = std::collections::HashSet::new();
             for run in &a.runs {

@@ -43,16 +43,15 @@
 //!
 //! `[run]` is checked by the spec crate's own [`RunSpec`] type (the same `deny_unknown_fields`
 //! structs the trainer reads), so a key the trainer does not know is rejected here with its
-//! line and column, not at run time. To do that while `sae.features` and `train.steps` come
-//! from `[sweep]`, [`RunTemplate`] deserialises `[run]` through a thin serde adaptor that adds
-//! placeholder values for those two keys after the written ones, and rejects them when the
-//! user writes them. Errors raised inside the adaptor keep the position toml gives them.
+//! line and column, not at run time. `sae.features` and `train.steps` are optional in
+//! [`RunSpec`] as written; `[sweep]` sets them for each run, so a `[run]` that writes them is
+//! refused, pointing at the key.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
@@ -80,8 +79,9 @@ pub struct SweepSpec {
     text: String,
 }
 
-/// The `[run]` table: a run file with placeholders for `sae.features` and `train.steps`.
-#[derive(Debug, Clone, PartialEq)]
+/// The `[run]` table: a run file without `sae.features` and `train.steps`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(transparent)]
 pub struct RunTemplate(RunSpec);
 
 /// The `[sweep]` table.
@@ -396,6 +396,7 @@ impl SweepSpec {
             path: path.to_path_buf(),
             text: text.to_string(),
         };
+        spec.check_template()?;
         spec.check_axes(file_span_of_sweep(text))?;
         if let Some(slurm) = &spec.executor.slurm {
             slurm.check().map_err(|(key, message)| spec.error(spec.key_span(&["executor", "slurm", key]), message))?;
@@ -428,6 +429,44 @@ impl SweepSpec {
         }
         let (key, _) = table.get_key_value(last)?;
         key.span()
+    }
+
+    /// Opens the activation source of `[run.data]` once, both splits, as every run would:
+    /// a missing shard directory or a `d_in` that does not match the manifest is then one
+    /// error at planning time instead of a failure of every run.
+    ///
+    /// # Errors
+    /// A [`SpecError`] pointing at the `[run.data]` key that is wrong (`d_in` for a width that
+    /// does not match, else `path` for shards), with the data error and its causes.
+    pub fn check_data_source(&self) -> std::result::Result<(), SpecError> {
+        let data = &self.template.0.data;
+        // A synthetic source has nothing to open (its settings are checked with the plan).
+        if !matches!(data, saescale_data::DataConfig::Shards(_)) {
+            return Ok(());
+        }
+        for split in [saescale_data::Split::Train, saescale_data::Split::Heldout] {
+            if let Err(error) = saescale_data::open(data, split) {
+                let message = format!("the activation source cannot be opened: {}", crate::error_chain(&error));
+                let key = if message.contains("d_in") { "d_in" } else { "path" };
+                let span = self.key_span(&["run", "data", key]).or_else(|| self.key_span(&["run", "data"]));
+                return Err(self.error(span, message));
+            }
+        }
+        Ok(())
+    }
+
+    /// `[run]` must leave the swept keys to `[sweep]`.
+    fn check_template(&self) -> std::result::Result<(), SpecError> {
+        let run = &self.template.0;
+        for (table, key, written) in [("sae", "features", run.sae.features.is_some()), ("train", "steps", run.train.steps.is_some())] {
+            if written {
+                return Err(self.error(
+                    self.key_span(&["run", table, key]),
+                    format!("`run.{table}.{key}` is set for each run by the [sweep] table; remove it here"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Checks that need more than one key of `[sweep]`.
@@ -479,8 +518,8 @@ impl RunTemplate {
     /// The template with F, steps and seed filled in, not yet resolved.
     pub fn instantiate(&self, features: usize, steps: u64, seed: u64) -> RunSpec {
         let mut spec = self.0.clone();
-        spec.sae.features = features;
-        spec.train.steps = steps;
+        spec.sae.features = Some(features);
+        spec.train.steps = Some(steps);
         spec.seed = seed;
         spec
     }
@@ -498,198 +537,6 @@ impl RunTemplate {
     /// Tokens per step.
     pub fn batch_size(&self) -> usize {
         self.0.train.batch_size
-    }
-}
-
-/// Placeholders injected while parsing `[run]`; always overwritten by [`RunTemplate::instantiate`].
-const PLACEHOLDER: u64 = 1;
-
-impl<'de> Deserialize<'de> for RunTemplate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
-        RunSpec::deserialize(Inject { inner: deserializer, rule: Rule::Run }).map(RunTemplate)
-    }
-}
-
-/// Where the adaptor is in the `[run]` tree.
-#[derive(Clone, Copy)]
-enum Rule {
-    /// The `[run]` table itself: its `sae` and `train` values get a key added.
-    Run,
-    /// A table that gets `key` added (and must not have it written).
-    Add { table: &'static str, key: &'static str },
-}
-
-/// A deserializer that hands the visitor of a struct an [`InjectMap`] instead of the plain map.
-struct Inject<D> {
-    inner: D,
-    rule: Rule,
-}
-
-macro_rules! forward_plain {
-    ($($method:ident)*) => {$(
-        fn $method<V: Visitor<'de>>(self, visitor: V) -> std::result::Result<V::Value, D::Error> {
-            self.inner.$method(visitor)
-        }
-    )*};
-}
-
-impl<'de, D: Deserializer<'de>> Deserializer<'de> for Inject<D> {
-    type Error = D::Error;
-
-    fn deserialize_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        fields: &'static [&'static str],
-        visitor: V,
-    ) -> std::result::Result<V::Value, D::Error> {
-        self.inner.deserialize_struct(name, fields, InjectVisitor { inner: visitor, rule: self.rule })
-    }
-
-    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> std::result::Result<V::Value, D::Error> {
-        self.inner.deserialize_map(InjectVisitor { inner: visitor, rule: self.rule })
-    }
-
-    forward_plain! {
-        deserialize_any deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64
-        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_f32 deserialize_f64
-        deserialize_char deserialize_str deserialize_string deserialize_bytes deserialize_byte_buf
-        deserialize_option deserialize_unit deserialize_seq deserialize_identifier deserialize_ignored_any
-    }
-
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> std::result::Result<V::Value, D::Error> {
-        self.inner.deserialize_unit_struct(name, visitor)
-    }
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, name: &'static str, visitor: V) -> std::result::Result<V::Value, D::Error> {
-        self.inner.deserialize_newtype_struct(name, visitor)
-    }
-    fn deserialize_tuple<V: Visitor<'de>>(self, len: usize, visitor: V) -> std::result::Result<V::Value, D::Error> {
-        self.inner.deserialize_tuple(len, visitor)
-    }
-    fn deserialize_tuple_struct<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        len: usize,
-        visitor: V,
-    ) -> std::result::Result<V::Value, D::Error> {
-        self.inner.deserialize_tuple_struct(name, len, visitor)
-    }
-    fn deserialize_enum<V: Visitor<'de>>(
-        self,
-        name: &'static str,
-        variants: &'static [&'static str],
-        visitor: V,
-    ) -> std::result::Result<V::Value, D::Error> {
-        self.inner.deserialize_enum(name, variants, visitor)
-    }
-}
-
-/// Wraps a struct's visitor so that its map goes through [`InjectMap`].
-struct InjectVisitor<V> {
-    inner: V,
-    rule: Rule,
-}
-
-impl<'de, V: Visitor<'de>> Visitor<'de> for InjectVisitor<V> {
-    type Value = V::Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.expecting(f)
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> std::result::Result<V::Value, A::Error> {
-        self.inner.visit_map(InjectMap { inner: map, rule: self.rule, current: None, injecting: false, injected: false })
-    }
-}
-
-/// The map of a table, with the rule's key appended after the written ones.
-struct InjectMap<A> {
-    inner: A,
-    rule: Rule,
-    /// The last key read from the file.
-    current: Option<String>,
-    /// The next value is the injected placeholder.
-    injecting: bool,
-    /// The placeholder was handed out.
-    injected: bool,
-}
-
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for InjectMap<A> {
-    type Error = A::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> std::result::Result<Option<K::Value>, A::Error> {
-        // The placeholder goes first: a seed is consumed by the call that finds the map's end,
-        // so it could not be used again to add a key after the written ones.
-        if let Rule::Add { key, .. } = self.rule {
-            if !self.injected {
-                self.injected = true;
-                self.injecting = true;
-                let key: de::value::StrDeserializer<'_, A::Error> = key.into_deserializer();
-                return seed.deserialize(key).map(Some);
-            }
-        }
-        self.injecting = false;
-        let forbidden = match self.rule {
-            Rule::Run => None,
-            Rule::Add { table, key } => Some((table, key)),
-        };
-        self.inner.next_key_seed(KeyWatch { inner: seed, forbidden, seen: &mut self.current })
-    }
-
-    fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> std::result::Result<S::Value, A::Error> {
-        if self.injecting {
-            self.injecting = false;
-            let placeholder: de::value::U64Deserializer<A::Error> = PLACEHOLDER.into_deserializer();
-            return seed.deserialize(placeholder);
-        }
-        let rule = match (self.rule, self.current.as_deref()) {
-            (Rule::Run, Some("sae")) => Rule::Add { table: "sae", key: "features" },
-            (Rule::Run, Some("train")) => Rule::Add { table: "train", key: "steps" },
-            _ => return self.inner.next_value_seed(seed),
-        };
-        self.inner.next_value_seed(InjectSeed { inner: seed, rule })
-    }
-
-    fn size_hint(&self) -> Option<usize> {
-        self.inner.size_hint().map(|n| n + usize::from(!self.injected && matches!(self.rule, Rule::Add { .. })))
-    }
-}
-
-/// Deserialises a value through [`Inject`].
-struct InjectSeed<S> {
-    inner: S,
-    rule: Rule,
-}
-
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for InjectSeed<S> {
-    type Value = S::Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<S::Value, D::Error> {
-        self.inner.deserialize(Inject { inner: deserializer, rule: self.rule })
-    }
-}
-
-/// Reads a key through toml's key deserializer (so errors carry the key's position),
-/// remembers it, rejects the forbidden one, and hands it to the struct's field visitor.
-struct KeyWatch<'a, K> {
-    inner: K,
-    forbidden: Option<(&'static str, &'static str)>,
-    seen: &'a mut Option<String>,
-}
-
-impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeyWatch<'_, K> {
-    type Value = K::Value;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> std::result::Result<K::Value, D::Error> {
-        let key = String::deserialize(deserializer)?;
-        if let Some((table, forbidden)) = self.forbidden {
-            if key == forbidden {
-                return Err(de::Error::custom(format!(
-                    "`run.{table}.{forbidden}` is set for each run by the [sweep] table; remove it here"
-                )));
-            }
-        }
-        *self.seen = Some(key.clone());
-        self.inner.deserialize(de::value::StringDeserializer::<D::Error>::new(key))
     }
 }
 

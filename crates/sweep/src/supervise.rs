@@ -1,160 +1,35 @@
 //! The supervisor: drives a plan's runs through an executor, keeping the store up to date.
 //!
-//! [`run`] first reconciles the store with the plan (finished runs are skipped, a run left
-//! `running` by a dead manager goes back to pending, after its orphaned trainer, if still
-//! alive, was stopped with SIGTERM and has checkpointed),
-//! then feeds runs, largest first so that the last slots to free up hold short runs, to at
-//! most `executor.slots()` concurrent attempts (a [`Semaphore`]), each in a task of a
+//! [`run`] first reconciles the store with the plan ([`crate::lifecycle`]: finished runs are
+//! skipped, a run left `running` by a dead manager goes back to pending, after its orphaned
+//! trainer, if still alive, was stopped with SIGTERM and has checkpointed), then feeds runs,
+//! largest first so that the last slots to free up hold short runs, to at most
+//! `executor.slots()` concurrent attempts (a [`Semaphore`]), each in a task of a
 //! [`TaskTracker`]. A run that fails is retried on its slot up to `max_attempts`; one that is
 //! interrupted resumes from its checkpoint without using an attempt.
 //!
 //! Shutdown is structured like mini-redis: the caller passes a `shutdown` future (first
 //! Ctrl-C) and a `kill` future (second Ctrl-C). The first cancels the graceful
-//! [`CancellationToken`]: no new attempts start and running trainers checkpoint and exit; the
-//! second cancels the kill token. Either way [`run`] returns only when every task has ended
-//! and the store says where each run stands.
+//! [`CancellationToken`](tokio_util::sync::CancellationToken): no new attempts start and
+//! running trainers checkpoint and exit; the second cancels the kill token. Either way [`run`]
+//! returns only when every task has ended and the store says where each run stands.
 
 use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+pub use crate::events::{Event, Options, Summary};
 use crate::executor::{Executor, Job, Outcome, Placement, Stop};
-use crate::plan::{Plan, PlannedRun, RunId};
-use crate::store::{hostname, now_rfc3339, Failure, RunState, RunStatus, RunStore};
-use crate::{Error, Result};
-
-/// How the supervisor treats runs.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Attempts per run, failures included, before it is marked failed.
-    pub max_attempts: u32,
-    /// Run again the runs an earlier invocation marked failed (with a fresh attempt count).
-    pub retry_failed: bool,
-    /// Pause before retrying a failed attempt.
-    pub retry_delay: Duration,
-    /// How long a trainer left running by a dead manager may take to checkpoint and exit
-    /// after SIGTERM before it is killed.
-    pub orphan_wait: Duration,
-    /// Where to send progress events (the CLI draws progress from them).
-    pub events: Option<mpsc::UnboundedSender<Event>>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Options { max_attempts: 3, retry_failed: false, retry_delay: Duration::from_secs(2), orphan_wait: Duration::from_secs(120), events: None }
-    }
-}
-
-/// Something that happened during [`run`].
-#[derive(Debug, Clone, PartialEq)]
-pub enum Event {
-    /// The store was reconciled with the plan.
-    Reconciled {
-        /// Runs in the plan.
-        total: usize,
-        /// Runs already done.
-        done: usize,
-        /// Runs already failed and not retried.
-        failed: usize,
-        /// Runs to run now.
-        to_run: usize,
-    },
-    /// An attempt started.
-    Started {
-        /// The run.
-        id: RunId,
-        /// Attempt number.
-        attempt: u32,
-        /// Where it runs.
-        placement: Placement,
-    },
-    /// A run finished.
-    Done {
-        /// The run.
-        id: RunId,
-        /// Wall time of its last attempt.
-        seconds: f64,
-    },
-    /// An attempt failed and will be retried.
-    Retrying {
-        /// The run.
-        id: RunId,
-        /// The attempt that failed.
-        attempt: u32,
-        /// Why.
-        reason: String,
-    },
-    /// A run failed for good.
-    Failed {
-        /// The run.
-        id: RunId,
-        /// Why.
-        reason: String,
-    },
-    /// A run stopped after checkpointing; it is pending again.
-    Interrupted {
-        /// The run.
-        id: RunId,
-    },
-    /// Runs were submitted to Slurm as one job array (Slurm executor).
-    Submitted {
-        /// The array's job id.
-        job: String,
-        /// The runs, task 0 first.
-        runs: Vec<RunId>,
-    },
-    /// Graceful shutdown began: trainers are checkpointing.
-    Stopping,
-    /// Trainers are being killed.
-    Killing,
-}
-
-/// Where a sweep stands when [`run`] returns.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Summary {
-    /// Runs in the plan.
-    pub total: usize,
-    /// Runs done (before or during this invocation).
-    pub done: usize,
-    /// Runs that were already done when this invocation started.
-    pub already_done: usize,
-    /// Failed runs with their reasons.
-    pub failed: Vec<(RunId, String)>,
-    /// Runs still pending (stopped, or never started because of a shutdown).
-    pub pending: usize,
-    /// Attempts started by this invocation.
-    pub attempts_started: usize,
-    /// Whether a shutdown was requested.
-    pub stopped: bool,
-    /// Concurrent slots.
-    pub slots: usize,
-    /// Wall time from the first attempt to the last one's end.
-    pub wall: Duration,
-    /// Sum over attempts of their wall time (slot-seconds of work).
-    pub busy: Duration,
-}
-
-impl Summary {
-    /// Busy slots / total slots over the sweep: `busy / (slots × wall)`.
-    pub fn utilisation(&self) -> f64 {
-        let capacity = self.slots as f64 * self.wall.as_secs_f64();
-        if capacity > 0.0 {
-            self.busy.as_secs_f64() / capacity
-        } else {
-            0.0
-        }
-    }
-
-    /// Whether every run is done.
-    pub fn all_done(&self) -> bool {
-        self.done == self.total
-    }
-}
+use crate::lifecycle::{self, Found, Unfinished, Verdict};
+use crate::plan::{Plan, PlannedRun};
+use crate::store::{hostname, RunStatus, RunStore};
+use crate::{error_chain, Error, Result};
 
 /// What the tasks share.
 struct Shared<E> {
@@ -170,13 +45,6 @@ struct Shared<E> {
 }
 
 impl<E> Shared<E> {
-    fn emit(&self, event: Event) {
-        if let Some(events) = &self.options.events {
-            // A closed receiver means nobody is watching, which is fine.
-            let _ = events.send(event);
-        }
-    }
-
     fn stopping(&self) -> bool {
         self.stop.graceful.is_cancelled() || self.stop.kill.is_cancelled()
     }
@@ -219,13 +87,45 @@ pub async fn run<E: Executor + 'static>(
     });
 
     let (queue, already_done, already_failed) = reconcile(plan, &shared).await?;
-    shared.emit(Event::Reconciled { total: plan.runs.len(), done: already_done, failed: already_failed, to_run: queue.len() });
+    shared.options.emit(Event::Reconciled { total: plan.runs.len(), done: already_done, failed: already_failed, to_run: queue.len() });
 
     let started = Instant::now();
+    let (handles, stopped) = feed(queue, &shared, slots, shutdown, kill).await;
+    let wall = started.elapsed();
+    first_error(handles).await?;
+
+    let mut summary = Summary {
+        total: plan.runs.len(),
+        done: 0,
+        already_done,
+        failed: Vec::new(),
+        pending: 0,
+        attempts_started: *shared.attempts_started.lock().expect("tasks have ended"),
+        stopped,
+        slots,
+        wall,
+        busy: *shared.busy.lock().expect("tasks have ended"),
+    };
+    for run in &plan.runs {
+        summary.count(&run.id, store.status(&run.id)?.as_ref());
+    }
+    Ok(summary)
+}
+
+/// Starts a task per queued run as slots free up, and waits for them all, passing on
+/// `shutdown` (graceful) and `kill` to the tasks. Returns the tasks' handles and whether a
+/// stop was asked for.
+async fn feed<E: Executor + 'static>(
+    queue: Vec<(PlannedRun, RunStatus)>,
+    shared: &Arc<Shared<E>>,
+    slots: usize,
+    shutdown: impl Future<Output = ()>,
+    kill: impl Future<Output = ()>,
+) -> (Vec<JoinHandle<Result<()>>>, bool) {
     let semaphore = Arc::new(Semaphore::new(slots));
     let tracker = TaskTracker::new();
     let handles = Mutex::new(Vec::new());
-    let feed = async {
+    let feeder = async {
         for (run, status) in queue {
             let permit = tokio::select! {
                 // The semaphore is never closed, so acquire_owned cannot fail.
@@ -237,64 +137,41 @@ pub async fn run<E: Executor + 'static>(
         }
         tracker.close();
     };
-    tokio::pin!(feed, shutdown, kill);
+    tokio::pin!(feeder, shutdown, kill);
     let (mut fed, mut stopping, mut killing) = (false, false, false);
     loop {
         tokio::select! {
-            _ = &mut feed, if !fed => fed = true,
+            _ = &mut feeder, if !fed => fed = true,
             _ = tracker.wait(), if fed => break,
             _ = &mut shutdown, if !stopping => {
                 stopping = true;
-                shared.emit(Event::Stopping);
+                shared.options.emit(Event::Stopping);
                 shared.stop.graceful.cancel();
             }
             _ = &mut kill, if !killing => {
                 killing = true;
-                shared.emit(Event::Killing);
+                shared.options.emit(Event::Killing);
                 shared.stop.graceful.cancel();
                 shared.stop.kill.cancel();
             }
         }
     }
-    let wall = started.elapsed();
-
-    let mut first_error = None;
     let handles = std::mem::take(&mut *handles.lock().expect("the feeder has finished"));
-    for handle in handles {
-        match handle.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                first_error.get_or_insert(error);
-            }
-            Err(join_error) => {
-                first_error.get_or_insert(Error::Executor(format!("a run's task panicked: {join_error}")));
-            }
-        }
-    }
-    if let Some(error) = first_error {
-        return Err(error);
-    }
+    (handles, stopping || killing)
+}
 
-    let mut summary = Summary {
-        total: plan.runs.len(),
-        done: 0,
-        already_done,
-        failed: Vec::new(),
-        pending: 0,
-        attempts_started: *shared.attempts_started.lock().expect("tasks have ended"),
-        stopped: stopping || killing,
-        slots,
-        wall,
-        busy: *shared.busy.lock().expect("tasks have ended"),
-    };
-    for run in &plan.runs {
-        match store.status(&run.id)?.map(|s| (s.state, s.reason)) {
-            Some((RunState::Done, _)) => summary.done += 1,
-            Some((RunState::Failed, reason)) => summary.failed.push((run.id.clone(), reason.unwrap_or_default())),
-            _ => summary.pending += 1,
-        }
+/// The first error of the ended tasks, a panic included.
+async fn first_error(handles: Vec<JoinHandle<Result<()>>>) -> Result<()> {
+    let mut first = None;
+    for handle in handles {
+        let error = match handle.await {
+            Ok(Ok(())) => continue,
+            Ok(Err(error)) => error,
+            Err(join_error) => Error::Executor(format!("a run's task panicked: {join_error}")),
+        };
+        first.get_or_insert(error);
     }
-    Ok(summary)
+    first.map_or(Ok(()), Err)
 }
 
 /// Brings every run's status in line with the files and the lock; returns the runs to run
@@ -304,52 +181,26 @@ async fn reconcile<E>(plan: &Plan, shared: &Shared<E>) -> Result<(Vec<(PlannedRu
     let mut queue = Vec::new();
     let (mut done, mut failed) = (0, 0);
     for run in &plan.runs {
-        let mut status = store.prepare(run)?;
-        if store.is_finished(&run.id) {
-            if status.state != RunState::Done {
-                // The trainer finished but its manager died before recording it.
-                status.state = RunState::Done;
-                status.pid = None;
-                status.finished_at.get_or_insert_with(now_rfc3339);
-                status.reason = None;
-                store.write_status(&run.id, &status)?;
+        let (mut status, found) = lifecycle::examine(store, run, shared.options.retry_failed)?;
+        let why = match found {
+            Found::Done => {
+                done += 1;
+                continue;
             }
-            done += 1;
-            continue;
-        }
-        match status.state {
-            RunState::Pending => {}
-            RunState::Done => {
-                status.state = RunState::Pending;
-                status.reason = Some("status said done but final.json is missing; running again".into());
-                store.write_status(&run.id, &status)?;
-            }
-            RunState::Failed if !shared.options.retry_failed => {
+            Found::Failed => {
                 failed += 1;
                 continue;
             }
-            RunState::Failed => {
-                status.state = RunState::Pending;
-                status.attempts = 0;
-                status.reason = None;
-                status.finished_at = None;
-                store.write_status(&run.id, &status)?;
-            }
-            RunState::Running => {
-                // We hold the lock, so the manager that wrote this is gone; its trainer may
-                // still be running. Stop it gracefully so it checkpoints, then resume.
-                if status.host.as_deref() == Some(hostname().as_str()) {
-                    if let Some(pid) = status.pid {
-                        stop_orphan(pid, &store.run_dir(&run.id), shared.options.orphan_wait).await;
-                    }
-                }
-                status.state = RunState::Pending;
-                status.pid = None;
-                status.interruptions += 1;
-                status.reason = Some("its manager stopped while it ran; resumes from its checkpoint".into());
-                store.write_status(&run.id, &status)?;
+            Found::Unfinished(why) => why,
+        };
+        // We hold the lock, so the manager that left it running is gone; its trainer may
+        // still run. Stop it gracefully so it checkpoints, then resume.
+        if let Unfinished::Orphaned { pid: Some(pid), host: Some(host) } = &why {
+            if *host == hostname() {
+                stop_orphan(*pid, &store.run_dir(&run.id), shared.options.orphan_wait).await;
             }
         }
+        lifecycle::requeue(store, &run.id, &mut status, &why)?;
         queue.push((run.clone(), status));
     }
     queue.sort_by(|a, b| b.0.flops.total_cmp(&a.0.flops));
@@ -394,102 +245,27 @@ async fn stop_orphan(pid: u32, run_dir: &Path, patience: Duration) {
 /// # Cancel safety
 /// Runs inside a tracked task and is never cancelled; it watches `shared.stop` instead.
 async fn drive<E: Executor>(run: PlannedRun, status: RunStatus, permit: OwnedSemaphorePermit, shared: Arc<Shared<E>>) -> Result<()> {
-    let store = &shared.store;
-    let id = run.id.clone();
     let slot = shared.free_slots.lock().expect("slot list lock is never poisoned").pop();
     // The permit guarantees a free slot: there are as many permits as slots.
     let slot = slot.expect("a permit always comes with a free slot");
     let status = Mutex::new(status);
     let result = async {
-        loop {
-            if shared.stopping() {
-                return Ok(());
-            }
-            let attempt = {
-                let mut s = status.lock().expect("status lock is never poisoned");
-                s.state = RunState::Running;
-                s.started_at = Some(now_rfc3339());
-                s.host = Some(hostname());
-                s.pid = None;
-                store.write_status(&id, &s)?;
-                s.attempts + 1
+        while !shared.stopping() {
+            let verdict = attempt(&run, slot, &status, &shared).await?;
+            let go_on = match verdict {
+                Verdict::Done | Verdict::Failed { .. } => false,
+                // Stopped by someone else (a stray SIGTERM): resume at once, within reason.
+                Verdict::Interrupted { resumes } => resumes && !shared.stopping(),
+                Verdict::Retry { .. } => tokio::select! {
+                    _ = tokio::time::sleep(shared.options.retry_delay) => true,
+                    _ = shared.stop.graceful.cancelled() => false,
+                },
             };
-            let job = Job { id: id.clone(), run_dir: store.run_dir(&id), run_file: store.run_file(&id), slot, attempt };
-            let on_start = |placement: Placement| {
-                let mut s = status.lock().expect("status lock is never poisoned");
-                s.device = Some(placement.device.clone());
-                s.pid = placement.pid;
-                // A failed write here only loses the pid and device of a running attempt;
-                // the final status below is written (and its errors reported) regardless.
-                let _ = store.write_status(&id, &s);
-                shared.emit(Event::Started { id: id.clone(), attempt, placement });
-            };
-            *shared.attempts_started.lock().expect("counter lock is never poisoned") += 1;
-            let began = Instant::now();
-            let outcome = shared.executor.execute(&job, store, &shared.stop, &on_start).await;
-            let seconds = began.elapsed();
-            *shared.busy.lock().expect("busy lock is never poisoned") += seconds;
-            let outcome = outcome.unwrap_or_else(|error| Outcome::Failed {
-                exit_code: None,
-                signal: None,
-                reason: error_chain(&error),
-                retryable: false,
-            });
-
-            let mut s = status.lock().expect("status lock is never poisoned").clone();
-            s.pid = None;
-            match outcome {
-                Outcome::Done => {
-                    s.state = RunState::Done;
-                    s.attempts = attempt;
-                    s.exit_code = Some(0);
-                    s.reason = None;
-                    s.finished_at = Some(now_rfc3339());
-                    store.write_status(&id, &s)?;
-                    shared.emit(Event::Done { id: id.clone(), seconds: seconds.as_secs_f64() });
-                    return Ok(());
-                }
-                Outcome::Interrupted => {
-                    s.state = RunState::Pending;
-                    s.interruptions += 1;
-                    s.exit_code = Some(75);
-                    s.reason = Some("interrupted; resumes from its checkpoint".into());
-                    store.write_status(&id, &s)?;
-                    *status.lock().expect("status lock is never poisoned") = s;
-                    shared.emit(Event::Interrupted { id: id.clone() });
-                    // Stopped by someone else (a stray SIGTERM): resume at once, within reason.
-                    if shared.stopping() || status.lock().expect("status lock is never poisoned").interruptions > MAX_INTERRUPTIONS {
-                        return Ok(());
-                    }
-                }
-                Outcome::Failed { exit_code, signal, reason, retryable } => {
-                    s.attempts = attempt;
-                    s.exit_code = exit_code;
-                    s.failures.push(Failure { attempt, at: now_rfc3339(), exit_code, signal, reason: reason.clone() });
-                    let retry = retryable && attempt < shared.options.max_attempts;
-                    if retry {
-                        s.state = RunState::Pending;
-                        s.reason = Some(format!("attempt {attempt} failed: {reason}"));
-                        shared.emit(Event::Retrying { id: id.clone(), attempt, reason });
-                    } else {
-                        s.state = RunState::Failed;
-                        let why = if retryable { format!("{reason} (after {attempt} attempts)") } else { reason };
-                        s.reason = Some(why.clone());
-                        s.finished_at = Some(now_rfc3339());
-                        shared.emit(Event::Failed { id: id.clone(), reason: why });
-                    }
-                    store.write_status(&id, &s)?;
-                    *status.lock().expect("status lock is never poisoned") = s;
-                    if !retry {
-                        return Ok(());
-                    }
-                    tokio::select! {
-                        _ = tokio::time::sleep(shared.options.retry_delay) => {}
-                        _ = shared.stop.graceful.cancelled() => return Ok(()),
-                    }
-                }
+            if !go_on {
+                break;
             }
         }
+        Ok(())
     }
     .await;
     shared.free_slots.lock().expect("slot list lock is never poisoned").push(slot);
@@ -501,17 +277,35 @@ async fn drive<E: Executor>(run: PlannedRun, status: RunStatus, permit: OwnedSem
     result
 }
 
-/// Interruptions not caused by this manager after which a run stops being resumed at once.
-const MAX_INTERRUPTIONS: u32 = 100;
+/// One attempt of `run` on `slot`: records its start, carries it out and records its end.
+async fn attempt<E: Executor>(run: &PlannedRun, slot: usize, status: &Mutex<RunStatus>, shared: &Shared<E>) -> Result<Verdict> {
+    let (store, id) = (&shared.store, &run.id);
+    let attempt = {
+        let mut s = status.lock().expect("status lock is never poisoned");
+        lifecycle::start(&mut s, hostname());
+        store.write_status(id, &s)?;
+        s.attempts + 1
+    };
+    let job = Job { id: id.clone(), run_dir: store.run_dir(id), run_file: store.run_file(id), slot, attempt };
+    let on_start = |placement: Placement| {
+        let mut s = status.lock().expect("status lock is never poisoned");
+        s.device = Some(placement.device.clone());
+        s.pid = placement.pid;
+        // A failed write here only loses the pid and device of a running attempt;
+        // the final status below is written (and its errors reported) regardless.
+        let _ = store.write_status(id, &s);
+        shared.options.emit(Event::Started { id: id.clone(), attempt, placement });
+    };
+    *shared.attempts_started.lock().expect("counter lock is never poisoned") += 1;
+    let began = Instant::now();
+    let outcome = shared.executor.execute(&job, store, &shared.stop, &on_start).await;
+    let seconds = began.elapsed();
+    *shared.busy.lock().expect("busy lock is never poisoned") += seconds;
+    let outcome = outcome.unwrap_or_else(|error| Outcome::Failed { exit_code: None, signal: None, reason: error_chain(&error), retryable: false });
 
-/// An error with its causes, on one line.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    let mut s = status.lock().expect("status lock is never poisoned");
+    let verdict = lifecycle::settle(&mut s, attempt, outcome, shared.options.max_attempts, "interrupted; resumes from its checkpoint".into());
+    store.write_status(id, &s)?;
+    shared.options.emit(verdict.event(id, attempt, seconds.as_secs_f64()));
+    Ok(verdict)
 }

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use saescale_spec::layout;
 use saescale_sweep::executor::{Executor, Job, LocalDevice, Outcome, Placement, Stop};
-use saescale_sweep::store::names;
 use saescale_sweep::supervise::{self, Options};
 use saescale_sweep::{LocalConfig, LocalExecutor, Plan, RunState, RunStore, SweepSpec};
 
@@ -70,6 +70,18 @@ fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// Waits (polling, up to 10 s) until the trainer of `run_dir` has logged a metrics line: it
+/// has started, set its signal handlers and finished a chunk of work. Real processes run on
+/// the real clock, so the tests wait for what they need instead of for a fixed time.
+async fn first_progress(run_dir: &Path) {
+    let metrics = run_dir.join(layout::METRICS);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&metrics).is_ok_and(|m| m.lines().count() >= 1) {
+        assert!(Instant::now() < deadline, "the trainer of {} made no progress", run_dir.display());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test]
 async fn a_run_finishes_with_its_output_captured() {
     let dir = tempfile::tempdir().unwrap();
@@ -80,7 +92,7 @@ async fn a_run_finishes_with_its_output_captured() {
     assert_eq!(placements.len(), 1);
     assert_eq!(placements[0].device, "cpu (1 thread)");
     assert!(placements[0].pid.is_some());
-    let log = read(job.run_dir.join(names::STDOUT));
+    let log = read(job.run_dir.join(layout::STDOUT));
     assert!(log.starts_with("=== saescale sweep: attempt 1 on ") && log.trim_end().ends_with("done"), "{log}");
     assert_eq!(read(job.run_dir.join("placement.log")).trim(), "device=cpu threads=1 CUDA_VISIBLE_DEVICES=unset");
     assert_eq!(store.last_metrics(&job.id).unwrap().unwrap().step, plan.runs[0].steps);
@@ -111,9 +123,9 @@ async fn a_graceful_stop_checkpoints_and_the_next_attempt_resumes() {
     let job = job(&store, &plan, 0, 0);
     let executor = executor(cpu(), 1, None);
     let stop = Stop::default();
-    let trigger = stop.graceful.clone();
+    let (trigger, run_dir) = (stop.graceful.clone(), job.run_dir.clone());
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(220)).await;
+        first_progress(&run_dir).await;
         trigger.cancel();
     });
     let (outcome, _) = execute(&executor, &store, &job, &stop).await;
@@ -128,27 +140,29 @@ async fn a_graceful_stop_checkpoints_and_the_next_attempt_resumes() {
     assert!(lines[1].starts_with("resume ") && lines[1] != "resume 0", "{starts}");
 }
 
-#[tokio::test]
+/// The timeout and the kill that follows an ignored SIGTERM are the executor's timers, so they
+/// run on tokio's paused clock: the test does not wait for them in real time.
+#[tokio::test(start_paused = true)]
 async fn a_timeout_fails_the_attempt_and_a_kill_ends_a_trainer_that_ignores_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let (store, plan) = store(dir.path());
-    let executor_with_timeout = with_env(cpu(), 1, Some(Duration::from_millis(300)), &[("FAKE_CHUNK_SECONDS", "10")]);
+    let executor_with_timeout = with_env(cpu(), 1, Some(Duration::from_secs(300)), &[("FAKE_CHUNK_SECONDS", "10")]);
     let (outcome, _) = execute(&executor_with_timeout, &store, &job(&store, &plan, 0, 0), &Stop::default()).await;
-    assert!(matches!(&outcome, Outcome::Failed { reason, retryable: true, .. } if reason.starts_with("timed out after")), "{outcome:?}");
+    assert!(matches!(&outcome, Outcome::Failed { reason, retryable: true, .. } if reason.starts_with("timed out after 5m")), "{outcome:?}");
 
     let stop = Stop::default();
     let (graceful, kill) = (stop.graceful.clone(), stop.kill.clone());
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
         graceful.cancel();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_secs(60)).await;
         kill.cancel();
     });
     let began = Instant::now();
     let stubborn = with_env(cpu(), 1, None, &[("FAKE_CHUNK_SECONDS", "10"), ("FAKE_IGNORE_TERM", "1")]);
     let (outcome, _) = execute(&stubborn, &store, &job(&store, &plan, 1, 0), &stop).await;
     assert_eq!(outcome, Outcome::Interrupted);
-    assert!(began.elapsed() < Duration::from_secs(5));
+    assert!(began.elapsed() < Duration::from_secs(5), "a minute on tokio's clock took {:?} of real time", began.elapsed());
 }
 
 #[tokio::test]
@@ -156,13 +170,14 @@ async fn stopping_a_run_signals_its_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let (store, plan) = store(dir.path());
     let stop = Stop::default();
-    let trigger = stop.graceful.clone();
+    let job = job(&store, &plan, 0, 0);
+    let (trigger, run_dir) = (stop.graceful.clone(), job.run_dir.clone());
     tokio::spawn(async move {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        first_progress(&run_dir).await;
         trigger.cancel();
     });
     let spawner = with_env(cpu(), 1, None, &[("FAKE_SPAWN_CHILD", "1")]);
-    let (outcome, placements) = execute(&spawner, &store, &job(&store, &plan, 0, 0), &stop).await;
+    let (outcome, placements) = execute(&spawner, &store, &job, &stop).await;
     assert_eq!(outcome, Outcome::Interrupted);
     let group = placements[0].pid.unwrap() as libc::pid_t;
     // The `sleep 1000` grandchild got the SIGTERM too; give it a moment to be reaped.
@@ -235,7 +250,7 @@ async fn a_trainer_orphaned_by_a_dead_manager_is_stopped_gracefully_and_resumed(
         (store.run_dir(&run.id), orphan)
     };
     // Let it log some progress, then start a new manager.
-    std::thread::sleep(Duration::from_millis(700));
+    first_progress(&run_dir).await;
     let store = Arc::new(RunStore::open_locked(dir.path()).unwrap());
     let summary = supervise::run(&plan, store.clone(), Arc::new(executor(cpu(), 2, None)), Options::default(), std::future::pending(), std::future::pending())
         .await

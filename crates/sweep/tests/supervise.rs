@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use saescale_spec::layout;
 use saescale_spec::RunSpec;
 use saescale_sweep::executor::{Executor, Job, Outcome, Placement, Stop};
-use saescale_sweep::store::{names, RunState};
+use saescale_sweep::store::RunState;
 use saescale_sweep::supervise::{self, Event, Options};
 use saescale_sweep::{Plan, RunId, RunStatus, RunStore, SweepSpec};
 
@@ -75,14 +76,14 @@ impl Executor for Fake {
         self.max_running.fetch_max(now, Ordering::SeqCst);
         let _running = Decrement(&self.running);
 
-        if self.failing.contains(&spec.sae.features) {
+        if self.failing.contains(&spec.features()) {
             tokio::time::sleep(Duration::from_secs(1)).await;
             return Ok(Outcome::Failed { exit_code: Some(1), signal: None, reason: "exit 1: injected failure".into(), retryable: true });
         }
-        if self.bad_input.contains(&spec.sae.features) {
+        if self.bad_input.contains(&spec.features()) {
             return Ok(Outcome::Failed { exit_code: Some(2), signal: None, reason: "bad input (exit 2): nope".into(), retryable: false });
         }
-        let chunk_time = Duration::from_millis(spec.train.steps / CHUNKS as u64);
+        let chunk_time = Duration::from_millis(spec.steps() / CHUNKS as u64);
         while chunk < CHUNKS {
             tokio::select! {
                 _ = tokio::time::sleep(chunk_time) => {
@@ -96,7 +97,7 @@ impl Executor for Fake {
                 }
             }
         }
-        std::fs::write(job.run_dir.join(names::FINAL), r#"{"loss": 1.0, "flops": 1.0}"#).unwrap();
+        std::fs::write(job.run_dir.join(layout::FINAL), r#"{"loss": 1.0, "flops": 1.0}"#).unwrap();
         Ok(Outcome::Done)
     }
 }
@@ -249,7 +250,7 @@ async fn a_stale_running_status_from_a_dead_manager_is_resumed() {
         let done = &plan.runs[1];
         status.attempts = 0;
         store.write_status(&done.id, &status).unwrap();
-        std::fs::write(store.run_dir(&done.id).join(names::FINAL), "{}").unwrap();
+        std::fs::write(store.run(&done.id).final_metrics(), "{}").unwrap();
     } // the "manager" dies: its lock is released
     let fake = Arc::new(Fake::new(2));
     let summary = sweep(dir.path(), fake.clone(), options(), None).await;

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use saescale_data::shards::{prepare, OutlierFilter};
+use saescale_spec::Exit;
 
 use crate::exit;
 
@@ -42,13 +43,13 @@ struct PrepareArgs {
 }
 
 /// Runs the command; returns the exit code.
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.command {
         Command::Prepare(args) => run_prepare(args),
     }
 }
 
-fn run_prepare(args: PrepareArgs) -> anyhow::Result<u8> {
+fn run_prepare(args: PrepareArgs) -> anyhow::Result<Exit> {
     if args.max_norm_over_median.is_some_and(|r| !(r > 1.0 && r.is_finite())) {
         return Err(exit::bad_input("--max-norm-over-median must be a number > 1"));
     }
@@ -78,5 +79,5 @@ fn run_prepare(args: PrepareArgs) -> anyhow::Result<u8> {
             n.rows
         );
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }

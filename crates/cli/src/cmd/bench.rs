@@ -4,9 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::tensor::backend::Backend;
-use saescale_sae::bench::{matmul_peak_gflops, step_throughput, StepThroughput};
-use saescale_spec::Precision;
-use serde::{Deserialize, Serialize};
+use saescale_sae::bench::{matmul_peak_gflops, step_throughput};
+use saescale_spec::atomic::write_atomic;
+use saescale_spec::bench::{default_path, BenchReport};
+use saescale_spec::{Exit, Precision};
 
 use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
 use crate::exit;
@@ -76,21 +77,8 @@ impl std::str::FromStr for Size {
     }
 }
 
-/// What `bench` prints with --json and saves for the planner.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct BenchReport {
-    /// The device measured.
-    pub device: String,
-    /// CPU threads used by the matmuls.
-    pub threads: usize,
-    /// Best square f32 matmul rate, GFLOP/s.
-    pub matmul_peak_gflops: f64,
-    /// One entry per size and precision.
-    pub results: Vec<StepThroughput>,
-}
-
 /// Runs the command; returns the exit code.
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     set_cpu_threads(args.threads)?;
     if args.steps == 0 || args.batch == Some(0) {
         return Err(exit::bad_input("--steps and --batch must be at least 1"));
@@ -99,39 +87,35 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let json = serde_json::to_string_pretty(&report)?;
     let path = match &args.save {
         Some(path) => path.clone(),
-        None => default_save_path(args.device),
+        None => save_path(args.device),
     };
-    if let Some(dir) = path.parent() {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     }
-    std::fs::write(&path, format!("{json}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    write_atomic(&path, format!("{json}\n").as_bytes()).with_context(|| format!("cannot write {}", path.display()))?;
     if args.json {
         println!("{json}");
     } else {
         print_table(&report);
         eprintln!("saved to {}", path.display());
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
-/// `$XDG_CACHE_HOME/saescale/bench-<device>.json`, or `~/.cache/...`.
-pub fn default_save_path(device: Device) -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
-        .unwrap_or_else(|| PathBuf::from("."));
+/// Where the measurement of `device` is saved unless `--save` says: where `saescale plan`
+/// looks for it ([`default_path`]), else the working directory.
+fn save_path(device: Device) -> PathBuf {
     let kind = match device {
         Device::Cpu => "cpu",
         Device::Cuda(_) => "cuda",
     };
-    cache.join("saescale").join(format!("bench-{kind}.json"))
+    default_path(kind).unwrap_or_else(|| PathBuf::from(format!("bench-{kind}.json")))
 }
 
 fn print_table(report: &BenchReport) {
-    println!(
-        "device {}, {} threads, measured f32 matmul peak {:.1} GFLOP/s",
-        report.device, report.threads, report.matmul_peak_gflops
-    );
+    let peak = report.matmul_peak_gflops.unwrap_or(f64::NAN);
+    let threads = report.threads.map_or_else(|| "?".to_string(), |t| t.to_string());
+    println!("device {}, {threads} threads, measured f32 matmul peak {peak:.1} GFLOP/s", report.device);
     println!("{:>6} {:>9} {:>6} {:>9} {:>12} {:>9} {:>8}", "d_in", "features", "batch", "precision", "tokens/s", "GFLOP/s", "% peak");
     for r in &report.results {
         println!(
@@ -142,7 +126,7 @@ fn print_table(report: &BenchReport) {
             format!("{:?}", r.precision).to_lowercase(),
             r.tokens_per_s,
             r.gflops,
-            100.0 * r.gflops / report.matmul_peak_gflops
+            100.0 * r.gflops / peak
         );
     }
 }
@@ -167,7 +151,7 @@ impl OnBackend for Measure<'_> {
         let sizes = match (args.sizes.is_empty(), on_gpu) {
             (false, _) => args.sizes.clone(),
             (true, false) => vec![Size { d_in: 64, features: 1024 }, Size { d_in: 256, features: 4096 }, Size { d_in: 512, features: 8192 }],
-            // The sizes of issue 9 and of shared/bench/torch_sae_step.py.
+            // The sizes of issue 9, which the PyTorch reference step (torch_sae_step.py) also measures.
             (true, true) => vec![Size { d_in: 512, features: 16384 }, Size { d_in: 2048, features: 65536 }, Size { d_in: 4096, features: 131072 }],
         };
         let batch = args.batch.unwrap_or(if on_gpu { 4096 } else { 1024 });
@@ -180,8 +164,8 @@ impl OnBackend for Measure<'_> {
         }
         Ok(BenchReport {
             device: args.device.to_string(),
-            threads: rayon::current_num_threads(),
-            matmul_peak_gflops: peak,
+            threads: Some(rayon::current_num_threads()),
+            matmul_peak_gflops: Some(peak),
             results,
         })
     }

@@ -2,12 +2,12 @@
 
 use std::path::PathBuf;
 
-use saescale_sweep::estimate::{makespan, Throughput};
-use saescale_sweep::executor::LocalDevice;
+use saescale_pipeline::{PlanEstimate, Sweep};
+use saescale_spec::Exit;
 use saescale_sweep::plan::{format_bytes, format_duration, format_flops};
+use saescale_sweep::Plan;
 
-use super::run::{load_plan, sweep_error, ExecutorArgs};
-use crate::exit;
+use super::run::ExecutorArgs;
 
 /// Print the runs a sweep spec expands to, without running anything.
 ///
@@ -30,74 +30,59 @@ pub struct Args {
 }
 
 /// Runs the command; returns the exit code.
-pub fn run(args: Args) -> anyhow::Result<u8> {
-    let (spec, plan) = load_plan(&args.spec)?;
-    // Planning must work anywhere, e.g. a GPU sweep on a laptop: when this machine cannot
-    // run the sweep's executor, the table is printed without time estimates.
-    let config = match args.executor.local_config(&spec.executor) {
-        Ok(config) => Some(config),
-        Err(error) => {
-            eprintln!("note: no time estimates, this machine cannot run the sweep as configured: {error:#}");
-            None
-        }
-    };
-    let (device, threads, slots) = match config.as_ref().map(|c| (&c.device, c.slots)) {
-        Some((LocalDevice::Cpu { threads_per_run }, slots)) => (Some("cpu"), Some(*threads_per_run), Some(slots)),
-        Some((LocalDevice::Cuda { .. }, slots)) => (Some("cuda"), None, Some(slots)),
-        None => (None, None, None),
-    };
-    let bench_path = args.bench.clone().or_else(|| device.and_then(Throughput::default_path));
-    let throughput = match &bench_path {
-        Some(path) => Throughput::load(path).map_err(sweep_error)?,
-        None => None,
-    };
-    if args.bench.is_some() && throughput.is_none() {
-        return Err(exit::bad_input(format!("no throughput measurement at {}", bench_path.unwrap_or_default().display())));
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let sweep = Sweep::load(&args.spec, None)?;
+    let estimate = sweep.estimate(&args.executor.overrides(), &args.executor.trainer()?, args.bench.as_deref())?;
+    if let Err(why) = &estimate.executor {
+        eprintln!("note: no time estimates, this machine cannot run the sweep as configured: {why}");
     }
-    let seconds: Vec<Option<f64>> = plan.runs.iter().map(|run| throughput.as_ref().map(|t| t.seconds(run, threads))).collect();
-    let wall = throughput
-        .as_ref()
-        .zip(slots)
-        .map(|(_, slots)| makespan(&seconds.iter().flatten().copied().collect::<Vec<_>>(), slots));
-
     if args.json {
-        let runs: Vec<serde_json::Value> = plan
-            .runs
-            .iter()
-            .zip(&seconds)
-            .map(|(run, seconds)| {
-                serde_json::json!({
-                    "id": run.id,
-                    "name": run.spec.name,
-                    "budget": run.budget,
-                    "features": run.features,
-                    "steps": run.steps,
-                    "batch_size": run.spec.train.batch_size,
-                    "d_in": run.spec.d_in(),
-                    "lr": run.spec.train.lr,
-                    "lr_multiplier": run.lr_multiplier,
-                    "seed": run.spec.seed,
-                    "tokens": run.tokens,
-                    "flops": run.flops,
-                    "memory_bytes": run.memory_bytes,
-                    "est_seconds": seconds,
-                })
-            })
-            .collect();
-        let json = serde_json::json!({
-            "name": plan.name,
-            "runs": runs,
-            "total_flops": plan.total_flops(),
-            "slots": slots,
-            "device": device,
-            "threads_per_run": threads,
-            "est_wall_seconds": wall,
-            "throughput": throughput.as_ref().map(|t| t.path.display().to_string()),
-        });
-        emit(&format!("{json:#}\n"))?;
-        return Ok(exit::OK);
+        emit(&format!("{:#}\n", plan_json(&sweep.plan, &estimate)))?;
+    } else {
+        emit(&plan_table(&sweep.plan, &estimate))?;
     }
+    Ok(Exit::Ok)
+}
 
+/// The plan and its estimates for scripts.
+fn plan_json(plan: &Plan, estimate: &PlanEstimate) -> serde_json::Value {
+    let runs: Vec<serde_json::Value> = plan
+        .runs
+        .iter()
+        .zip(&estimate.seconds)
+        .map(|(run, seconds)| {
+            serde_json::json!({
+                "id": run.id,
+                "name": run.spec.name,
+                "budget": run.budget,
+                "features": run.features,
+                "steps": run.steps,
+                "batch_size": run.spec.train.batch_size,
+                "d_in": run.spec.d_in(),
+                "lr": run.spec.train.lr,
+                "lr_multiplier": run.lr_multiplier,
+                "seed": run.spec.seed,
+                "tokens": run.tokens,
+                "flops": run.flops,
+                "memory_bytes": run.memory_bytes,
+                "est_seconds": seconds,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "name": plan.name,
+        "runs": runs,
+        "total_flops": plan.total_flops(),
+        "slots": estimate.slots,
+        "device": estimate.device,
+        "threads_per_run": estimate.threads_per_run,
+        "est_wall_seconds": estimate.wall_seconds,
+        "throughput": estimate.throughput.as_ref().map(|t| t.path.display().to_string()),
+    })
+}
+
+/// The plan and its estimates as a table, with the sweep's wall time under it.
+fn plan_table(plan: &Plan, estimate: &PlanEstimate) -> String {
     let first = &plan.runs[0].spec;
     let mut out = format!(
         "sweep {}: {} runs; d = {}, batch {}, {}; {} FLOP in all\n",
@@ -112,7 +97,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let rows: Vec<Vec<String>> = plan
         .runs
         .iter()
-        .zip(&seconds)
+        .zip(&estimate.seconds)
         .map(|(run, seconds)| {
             vec![
                 run.id.to_string(),
@@ -129,22 +114,21 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
         })
         .collect();
     out.push_str(&render_table(&headers, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
-    out.push_str(&match (wall, &throughput, &config) {
-        (Some(wall), Some(t), Some(config)) => format!(
+    out.push_str(&match (estimate.wall_seconds, &estimate.throughput, &estimate.executor) {
+        (Some(wall), Some(t), Ok(config)) => format!(
             "estimated wall time: {} on {} (from the throughput measured in {})\n",
             format_duration(wall),
             config.describe(),
             t.path.display()
         ),
-        (_, _, Some(config)) => format!(
+        (_, _, Ok(config)) => format!(
             "estimated wall time: unmeasured (run `saescale bench --device {}`); {}\n",
-            device.unwrap_or("cpu"),
+            estimate.device.unwrap_or("cpu"),
             config.describe()
         ),
-        (_, _, None) => "estimated wall time: unknown on this machine\n".to_string(),
+        (_, _, Err(_)) => "estimated wall time: unknown on this machine\n".to_string(),
     });
-    emit(&out)?;
-    Ok(exit::OK)
+    out
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use saescale_fit::{recommend, Estimate, FitResult, Recommendation, SaeSetting, Target};
+use saescale_spec::Exit;
 use saescale_spec::compute::training_memory_bytes;
 use saescale_sweep::estimate::Throughput;
 use saescale_sweep::plan::format_bytes;
@@ -71,7 +72,7 @@ struct Answer {
 }
 
 /// Runs the command; returns the exit code.
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let text = std::fs::read_to_string(&args.fit).with_context(|| format!("cannot read {}", args.fit.display()))?;
     let fit: FitResult = serde_json::from_str(&text)
         .map_err(|e| exit::bad_input(format!("{} is not a fit written by `saescale fit`: {e}", args.fit.display())))?;
@@ -93,14 +94,14 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     if args.json {
         let answer = Answer { extrapolation_warning: recommendation.extrapolates_far(), recommendation, sae };
         println!("{}", serde_json::to_string_pretty(&answer)?);
-        return Ok(exit::OK);
+        return Ok(Exit::Ok);
     }
     println!("fit            {} ({}, {} points)", args.fit.display(), fit.method.as_str(), fit.n_points);
     print!("{recommendation}");
     if let Some(cost) = sae {
         print_cost(&cost, &recommendation);
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// Memory (at X* and its interval ends) and GPU-hours for an SAE recommendation.

@@ -1,11 +1,11 @@
 //! `saescale report <sweep dir | fit.json> --out reports/<name>/`: figures, tables and a
 //! self-contained HTML page.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Context;
 use saescale_fit::Target;
-use saescale_report::{load, write, Error, Options};
+use saescale_pipeline::{report, ReportOptions, Written};
+use saescale_spec::Exit;
 
 use crate::exit;
 
@@ -39,15 +39,16 @@ pub struct Args {
 }
 
 /// Runs the command; returns the exit code.
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     let target = match (args.compute, args.features) {
         (Some(c), _) => Some(Target::Compute(positive("--compute", c)?)),
         (None, Some(f)) => Some(Target::Size(positive("--features", f)?)),
         (None, None) => None,
     };
-    let data = load(&args.input).map_err(load_error)?;
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(&data.title));
-    write_report(&data, &Options { dpi: args.dpi, target }, &out)
+    let options = ReportOptions { dpi: args.dpi, target };
+    let (written, _) = report(&args.input, &options, args.out.as_deref())?;
+    say_written(&written, options.dpi);
+    Ok(Exit::Ok)
 }
 
 fn positive(flag: &str, value: f64) -> anyhow::Result<f64> {
@@ -58,26 +59,10 @@ fn positive(flag: &str, value: f64) -> anyhow::Result<f64> {
     }
 }
 
-/// Input errors (not a sweep or fit, unreadable fit or table) are bad input (exit 2).
-fn load_error(error: Error) -> anyhow::Error {
-    match error {
-        Error::Input { .. } | Error::Fit { .. } | Error::Source { .. } | Error::Table(_) => exit::bad_input(format!("{:#}", anyhow::Error::new(error))),
-        Error::Store(saescale_sweep::Error::NoSweep { .. }) => exit::bad_input(error.to_string()),
-        other => anyhow::Error::new(other).context("cannot read the report's input"),
-    }
-}
-
-fn write_report(data: &saescale_report::Dataset, options: &Options, out: &Path) -> anyhow::Result<u8> {
-    let written = write(data, options, out).with_context(|| format!("cannot write the report to {}", out.display()))?;
+/// Tells the user what a report holds and which figures it left out.
+pub fn say_written(written: &Written, dpi: u32) {
     for skipped in &written.skipped {
         eprintln!("report: no {} figure: {}", skipped.name, skipped.reason);
     }
-    eprintln!("report: {} figures (SVG, PNG at {} dpi, CSV) and {}", written.figures.len(), options.dpi, written.index.display());
-    Ok(exit::OK)
-}
-
-/// The report `saescale run` writes after fitting a sweep: reports/<name>/ at the default DPI.
-pub fn for_sweep(dir: &Path, name: &str) -> anyhow::Result<u8> {
-    let data = load(dir).map_err(load_error)?;
-    write_report(&data, &Options::default(), &PathBuf::from("reports").join(name))
+    eprintln!("report: {} figures (SVG, PNG at {dpi} dpi, CSV) and {}", written.figures.len(), written.index.display());
 }

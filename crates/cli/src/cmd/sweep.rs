@@ -5,16 +5,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
+use saescale_pipeline::{Error as PipelineError, Sweep};
+use saescale_spec::Exit;
 use saescale_sweep::executor::local::stop_manager;
 use saescale_sweep::executor::slurm;
 use saescale_sweep::plan::{format_duration, format_flops};
 use saescale_sweep::progress::{progress, SweepProgress};
-use saescale_sweep::supervise::Options;
-use saescale_sweep::{Error, Plan, RunState, RunStore};
+use saescale_sweep::{Error, Options, Plan, RunState, RunStore};
 
 use super::plan::{emit, render_table};
-use super::run::{drive, load_plan, sweep_error, ExecutorArgs};
-use crate::exit;
+use super::run::{drive, ExecutorArgs};
 
 /// Look after a sweep directory: show its status, resume it, or stop its manager.
 #[derive(Debug, clap::Args)]
@@ -66,42 +66,36 @@ pub struct CancelArgs {
 }
 
 /// Runs the command; returns the exit code.
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.command {
         Command::Status(args) => status(args),
-        Command::Resume(args) => {
-            // Only a directory that holds a sweep may be resumed (never create one here).
-            RunStore::open(&args.dir).map_err(sweep_error)?;
-            let spec_path = args.dir.join(saescale_sweep::store::names::SPEC);
-            let (spec, plan) = load_plan(&spec_path)?;
-            drive(&spec, &plan, &args.dir, &args.executor)
-        }
+        Command::Resume(args) => drive(&Sweep::resume(&args.dir)?, &args.executor),
         Command::Cancel(args) => {
-            let store = RunStore::open(&args.dir).map_err(sweep_error)?;
-            if !slurm::in_flight_jobs(&args.dir).map_err(sweep_error)?.is_empty() {
+            let store = RunStore::open(&args.dir).map_err(PipelineError::from)?;
+            if !slurm::in_flight_jobs(&args.dir).map_err(PipelineError::from)?.is_empty() {
                 return cancel_slurm(store, &args.dir);
             }
-            match stop_manager(&store).map_err(sweep_error)? {
+            match stop_manager(&store).map_err(PipelineError::from)? {
                 Some(pid) => {
                     eprintln!("asked the manager (pid {pid}) to stop; its runs checkpoint and stay resumable");
-                    Ok(exit::OK)
+                    Ok(Exit::Ok)
                 }
                 None => {
                     eprintln!("no manager is driving {}; nothing to cancel", args.dir.display());
-                    Ok(exit::OK)
+                    Ok(Exit::Ok)
                 }
             }
         }
     }
 }
 
-fn status(args: StatusArgs) -> anyhow::Result<u8> {
-    let store = RunStore::open(&args.dir).map_err(sweep_error)?;
-    let plan = store.read_plan().map_err(sweep_error)?;
+fn status(args: StatusArgs) -> anyhow::Result<Exit> {
+    let store = RunStore::open(&args.dir).map_err(PipelineError::from)?;
+    let plan = store.read_plan().map_err(PipelineError::from)?;
     let redraw = args.watch && std::io::stdout().is_terminal();
     loop {
         let in_slurm = refresh_from_slurm(&store, &plan)?;
-        let now = progress(&store, &plan).map_err(sweep_error)?;
+        let now = progress(&store, &plan).map_err(PipelineError::from)?;
         if args.json {
             emit(&format!("{}\n", serde_json::to_string_pretty(&now)?))?;
         } else {
@@ -114,37 +108,37 @@ fn status(args: StatusArgs) -> anyhow::Result<u8> {
         }
         std::thread::sleep(Duration::from_secs(2));
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
 /// When no manager watches a sweep with Slurm jobs in flight, maps what Slurm says onto the
 /// store (taking the lock for that moment); returns whether jobs are still in flight.
 fn refresh_from_slurm(store: &RunStore, plan: &Plan) -> anyhow::Result<bool> {
-    if slurm::in_flight_jobs(store.dir()).map_err(sweep_error)?.is_empty() {
+    if slurm::in_flight_jobs(store.dir()).map_err(PipelineError::from)?.is_empty() {
         return Ok(false);
     }
     let locked = match RunStore::open_locked(store.dir()) {
         Ok(locked) => locked,
         // A manager watches the sweep and keeps the store up to date itself.
         Err(Error::Locked { .. }) => return Ok(true),
-        Err(error) => return Err(sweep_error(error)),
+        Err(error) => return Err(PipelineError::from(error).into()),
     };
     let runtime = runtime()?;
     if let Err(error) = runtime.block_on(slurm::refresh(plan, &locked, &Options::default())) {
         eprintln!("warning: cannot ask Slurm where the sweep's jobs stand ({error}); showing the store as last written");
     }
-    Ok(!slurm::in_flight_jobs(store.dir()).map_err(sweep_error)?.is_empty())
+    Ok(!slurm::in_flight_jobs(store.dir()).map_err(PipelineError::from)?.is_empty())
 }
 
 /// `sweep cancel` of a sweep with Slurm jobs: stop a manager on this machine (it only
 /// watches), then scancel the sweep's jobs and record the runs as interrupted.
-fn cancel_slurm(store: RunStore, dir: &std::path::Path) -> anyhow::Result<u8> {
-    let plan = store.read_plan().map_err(sweep_error)?;
+fn cancel_slurm(store: RunStore, dir: &std::path::Path) -> anyhow::Result<Exit> {
+    let plan = store.read_plan().map_err(PipelineError::from)?;
     match stop_manager(&store) {
         Ok(Some(pid)) => {
             eprintln!("asked the manager (pid {pid}) to stop watching");
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while store.manager().map_err(sweep_error)?.is_some() && std::time::Instant::now() < deadline {
+            while store.manager().map_err(PipelineError::from)?.is_some() && std::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -156,7 +150,7 @@ fn cancel_slurm(store: RunStore, dir: &std::path::Path) -> anyhow::Result<u8> {
     let store = locked.as_ref().unwrap_or(&store);
     // Trainers get SIGTERM, checkpoint and exit; give them Slurm's KillWait and some slack.
     let patience = Duration::from_secs(120);
-    let jobs = runtime()?.block_on(slurm::cancel(&plan, store, &Options::default(), patience)).map_err(sweep_error)?;
+    let jobs = runtime()?.block_on(slurm::cancel(&plan, store, &Options::default(), patience)).map_err(PipelineError::from)?;
     if jobs.is_empty() {
         eprintln!("no job of {} is queued or running in Slurm; nothing to cancel", dir.display());
     } else {
@@ -167,7 +161,7 @@ fn cancel_slurm(store: RunStore, dir: &std::path::Path) -> anyhow::Result<u8> {
             dir.display()
         );
     }
-    Ok(exit::OK)
+    Ok(Exit::Ok)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use burn::tensor::backend::Backend;
 use saescale_sae::{train, Outcome};
-use saescale_spec::{Precision, RunSpec};
+use saescale_spec::{Exit, Precision, RunSpec};
 
 use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
 use crate::exit;
@@ -38,7 +38,7 @@ pub struct Args {
 }
 
 /// Runs the command; returns the exit code.
-pub fn run(args: Args) -> anyhow::Result<u8> {
+pub fn run(args: Args) -> anyhow::Result<Exit> {
     set_cpu_threads(args.threads)?;
     let text = std::fs::read_to_string(&args.run_file)
         .map_err(|e| exit::bad_input(format!("cannot read run file {}: {e}", args.run_file.display())))?;
@@ -61,7 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         // A second signal while the first is being handled ends the process at once.
-        signal_hook::flag::register_conditional_shutdown(signal, exit::INTERRUPTED as i32, Arc::clone(&stop))?;
+        signal_hook::flag::register_conditional_shutdown(signal, i32::from(Exit::Interrupted), Arc::clone(&stop))?;
         signal_hook::flag::register(signal, Arc::clone(&stop))?;
     }
     let job = TrainJob { spec, args: &args, stop: &stop };
@@ -69,23 +69,24 @@ pub fn run(args: Args) -> anyhow::Result<u8> {
     match outcome {
         Outcome::Finished(metrics) | Outcome::AlreadyFinished(metrics) => {
             if !args.quiet {
+                let number = |value: Option<f64>, digits: usize| value.map_or_else(|| "-".to_string(), |v| format!("{v:.digits$}"));
                 eprintln!(
-                    "done: {} — held-out loss {:.6}, FVU {:.5}, L0 {:.2}, dead {:.1}%, {} steps, {:.3e} FLOP, {:.1} s",
+                    "done: {} — held-out loss {}, FVU {}, L0 {}, dead {}%, {} steps, {} FLOP, {} s",
                     args.out.display(),
-                    metrics.loss,
-                    metrics.fvu,
-                    metrics.l0,
-                    100.0 * metrics.dead_fraction,
-                    metrics.steps,
-                    metrics.flops,
-                    metrics.wall_s
+                    number(metrics.loss, 6),
+                    number(metrics.fvu, 5),
+                    number(metrics.l0, 2),
+                    number(metrics.dead_fraction.map(|d| 100.0 * d), 1),
+                    metrics.steps.unwrap_or(0),
+                    metrics.flops.map_or_else(|| "-".to_string(), |f| format!("{f:.3e}")),
+                    number(metrics.wall_s, 1)
                 );
             }
-            Ok(exit::OK)
+            Ok(Exit::Ok)
         }
         Outcome::Interrupted { step } => {
             eprintln!("interrupted: checkpoint saved after step {step}; run the same command again to resume");
-            Ok(exit::INTERRUPTED)
+            Ok(Exit::Interrupted)
         }
     }
 }

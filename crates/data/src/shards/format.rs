@@ -10,10 +10,17 @@
 //!   length, a Python dict literal with `descr`, `fortran_order`, `shape`). NumPy has no
 //!   bfloat16; bf16 shards hold the raw 16-bit patterns with descr `<u2` or `|V2` (what
 //!   `ml_dtypes.bfloat16` arrays save as), and the manifest's dtype says they are bf16.
+//!   Headers longer than [`MAX_NPY_HEADER`] bytes are refused before anything is allocated.
 //! - safetensors: 8-byte little-endian header length, a JSON header
-//!   `{name: {dtype, shape, data_offsets}, "__metadata__": {..}}`, then the data.
+//!   `{name: {dtype, shape, data_offsets}, "__metadata__": {..}}`, then the data. The header
+//!   is parsed and validated by the `safetensors` crate itself (its `Metadata`, which checks
+//!   that offsets are contiguous and match each shape, with overflow-checked arithmetic); only
+//!   the length prefix is read here, and it is checked against the crate's 100 MB cap and the
+//!   file's length before the header is read.
+//!
+//! Every malformed header is an [`Error::Shard`] naming the file, never a panic; property
+//! tests feed the header readers random and truncated bytes.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -137,11 +144,11 @@ impl ShardLayout {
     pub fn open(path: &Path, tokens: u64, d: usize, dtype: Dtype) -> Result<ShardLayout> {
         let format = Format::of(path)
             .ok_or_else(|| Error::shard(path, "unknown extension: expected .npy or .safetensors"))?;
-        let mut file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        let mut file = File::open(path).map_err(Error::io("open the shard", path))?;
+        let file_len = file.metadata().map_err(Error::io("read the size of the shard", path))?.len();
         let header = match format {
             Format::Npy => read_npy_header(&mut file, path)?,
-            Format::Safetensors => read_safetensors_header(&mut file, path)?,
+            Format::Safetensors => read_safetensors_header(&mut file, path, file_len)?,
         };
         let fail = |reason: String| Err(Error::shard(path, reason));
         if header.shape.len() != 2 {
@@ -164,7 +171,11 @@ impl ShardLayout {
             return fail(format!("holds {file_dtype:?} values, but the manifest says dtype = {dtype:?}"));
         }
         let layout = ShardLayout { path: path.to_path_buf(), data_offset: header.data_offset, tokens, d, dtype };
-        let expected = header.data_offset + tokens * layout.row_bytes() as u64;
+        let expected = d
+            .checked_mul(dtype.size())
+            .and_then(|row| tokens.checked_mul(row as u64))
+            .and_then(|data| data.checked_add(header.data_offset))
+            .ok_or_else(|| Error::shard(path, format!("{tokens} × {d} {dtype:?} values do not fit a file")))?;
         if file_len < expected {
             return fail(format!("file is cut short: {file_len} bytes, {expected} expected for {tokens} × {d} {dtype:?}"));
         }
@@ -184,7 +195,7 @@ impl ShardLayout {
         debug_assert!(start + rows <= self.tokens);
         bytes.resize(out.len() * self.dtype.size(), 0);
         file.seek(SeekFrom::Start(self.data_offset + start * self.row_bytes() as u64))
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(Error::io("seek in the shard", &self.path))?;
         file.read_exact(bytes).map_err(|e| Error::shard(&self.path, format!("reading rows {start}..{}: {e}", start + rows)))?;
         self.dtype.decode(bytes, out);
         Ok(())
@@ -203,10 +214,21 @@ struct Header {
     data_offset: u64,
 }
 
-fn read_npy_header(file: &mut File, path: &Path) -> Result<Header> {
+/// The longest `.npy` header accepted, in bytes: NumPy's own reader refuses longer ones
+/// unless the caller raises its `max_header_size` (`_MAX_HEADER_SIZE = 10000` in
+/// `numpy/lib/format.py` since NumPy 1.24, `numpy/lib/_format_impl.py` in NumPy 2), because
+/// the header is a Python literal that is costly to evaluate. NumPy pads the headers it writes
+/// to a multiple of 64 bytes, so a 2-D array's header is 128 bytes.
+pub const MAX_NPY_HEADER: usize = 10_000;
+
+/// The longest safetensors header accepted, in bytes: the `safetensors` crate's own cap
+/// (`MAX_HEADER_SIZE` in safetensors 0.6 `src/tensor.rs`, which is not public).
+pub const MAX_SAFETENSORS_HEADER: u64 = 100_000_000;
+
+fn read_npy_header(reader: &mut impl Read, path: &Path) -> Result<Header> {
     let bad = |reason: &str| Error::shard(path, format!("not a valid .npy file: {reason}"));
     let mut prefix = [0u8; 8];
-    file.read_exact(&mut prefix).map_err(|_| bad("shorter than its magic string"))?;
+    reader.read_exact(&mut prefix).map_err(|_| bad("shorter than its magic string"))?;
     if &prefix[..6] != b"\x93NUMPY" {
         return Err(bad("no \\x93NUMPY magic string"));
     }
@@ -216,10 +238,13 @@ fn read_npy_header(file: &mut File, path: &Path) -> Result<Header> {
         v => return Err(bad(&format!("unsupported format version {v}"))),
     };
     let mut len = [0u8; 4];
-    file.read_exact(&mut len[..len_bytes]).map_err(|_| bad("header length cut short"))?;
+    reader.read_exact(&mut len[..len_bytes]).map_err(|_| bad("header length cut short"))?;
     let header_len = u32::from_le_bytes(len) as usize;
+    if header_len > MAX_NPY_HEADER {
+        return Err(bad(&format!("header length {header_len} exceeds {MAX_NPY_HEADER} bytes (NumPy's own limit)")));
+    }
     let mut text = vec![0u8; header_len];
-    file.read_exact(&mut text).map_err(|_| bad("header cut short"))?;
+    reader.read_exact(&mut text).map_err(|_| bad("header cut short"))?;
     let text = if major == 3 { String::from_utf8(text).ok() } else { text.is_ascii().then(|| String::from_utf8_lossy(&text).into_owned()) }
         .ok_or_else(|| bad("header is not text"))?;
     let descr = dict_value(&text, "descr").ok_or_else(|| bad("header has no 'descr'"))?;
@@ -243,6 +268,7 @@ fn read_npy_header(file: &mut File, path: &Path) -> Result<Header> {
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>().map_err(|_| bad(&format!("shape entry {s:?} is not a number"))))
         .collect::<Result<Vec<_>>>()?;
+    // At most 8 + 4 + MAX_NPY_HEADER: no overflow.
     let data_offset = (6 + 2 + len_bytes + header_len) as u64;
     Ok(Header { shape, dtype, data_offset })
 }
@@ -259,45 +285,41 @@ fn dict_value<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[..end].trim())
 }
 
-#[derive(Deserialize)]
-struct SafetensorsEntry {
-    dtype: String,
-    shape: Vec<usize>,
-    data_offsets: (u64, u64),
-}
-
-fn read_safetensors_header(file: &mut File, path: &Path) -> Result<Header> {
+/// Reads a safetensors header with one tensor from `reader`, a file of `file_len` bytes.
+fn read_safetensors_header(reader: &mut impl Read, path: &Path, file_len: u64) -> Result<Header> {
     let bad = |reason: String| Error::shard(path, format!("not a valid .safetensors file: {reason}"));
     let mut len = [0u8; 8];
-    file.read_exact(&mut len).map_err(|_| bad("shorter than its header length".into()))?;
+    reader.read_exact(&mut len).map_err(|_| bad("shorter than its header length".into()))?;
     let header_len = u64::from_le_bytes(len);
-    // The format caps headers at 100 MB (safetensors MAX_HEADER_SIZE).
-    if header_len > 100_000_000 {
-        return Err(bad(format!("header length {header_len} is implausible")));
+    if header_len > MAX_SAFETENSORS_HEADER {
+        return Err(bad(format!("header length {header_len} exceeds the format's {MAX_SAFETENSORS_HEADER} bytes")));
     }
+    if header_len > file_len.saturating_sub(8) {
+        return Err(bad(format!("header length {header_len} is more than the {file_len}-byte file holds")));
+    }
+    // At most MAX_SAFETENSORS_HEADER (100 MB): fits a usize and is allocated only when the
+    // file is that long.
     let mut text = vec![0u8; header_len as usize];
-    file.read_exact(&mut text).map_err(|_| bad("header cut short".into()))?;
-    let mut entries: BTreeMap<String, serde_json::Value> =
-        serde_json::from_slice(&text).map_err(|e| bad(format!("header is not JSON: {e}")))?;
-    entries.remove("__metadata__");
-    if entries.len() != 1 {
-        let names: Vec<_> = entries.keys().collect();
+    reader.read_exact(&mut text).map_err(|_| bad("header cut short".into()))?;
+    let text = std::str::from_utf8(&text).map_err(|e| bad(format!("header is not UTF-8: {e}")))?;
+    let metadata: safetensors::tensor::Metadata = serde_json::from_str(text).map_err(|e| bad(format!("malformed header: {e}")))?;
+    let names = metadata.offset_keys();
+    let [name] = names.as_slice() else {
         return Err(Error::shard(path, format!("expected exactly one tensor, found {names:?}")));
-    }
-    let (name, entry) = entries.into_iter().next().expect("one entry, checked above");
-    let entry: SafetensorsEntry =
-        serde_json::from_value(entry).map_err(|e| bad(format!("tensor {name:?} has a malformed entry: {e}")))?;
-    let dtype = match entry.dtype.as_str() {
-        "F32" => Dtype::F32,
-        "F16" => Dtype::F16,
-        "BF16" => Dtype::Bf16,
-        other => return Err(Error::shard(path, format!("unsupported element type {other}: expected F32, F16 or BF16"))),
     };
-    let elements: usize = entry.shape.iter().product();
-    if entry.data_offsets.1 - entry.data_offsets.0 != (elements * dtype.size()) as u64 {
-        return Err(bad(format!("tensor {name:?}: data_offsets do not match its shape")));
-    }
-    Ok(Header { shape: entry.shape, dtype: HeaderDtype::Known(dtype), data_offset: 8 + header_len + entry.data_offsets.0 })
+    let info = metadata.info(name).ok_or_else(|| bad(format!("tensor {name:?} has no entry")))?;
+    let dtype = match info.dtype {
+        safetensors::Dtype::F32 => Dtype::F32,
+        safetensors::Dtype::F16 => Dtype::F16,
+        safetensors::Dtype::BF16 => Dtype::Bf16,
+        other => {
+            return Err(Error::shard(path, format!("tensor {name:?} has unsupported element type {other:?}: expected F32, F16 or BF16")))
+        }
+    };
+    // The crate checked that the offsets start at 0 and match the shape; the data follows the
+    // header.
+    let data_offset = (info.data_offsets.0 as u64).checked_add(8 + header_len).ok_or_else(|| bad(format!("tensor {name:?}: data offset overflows")))?;
+    Ok(Header { shape: info.shape.clone(), dtype: HeaderDtype::Known(dtype), data_offset })
 }
 
 /// Writes `rows` (`[tokens, d]`, row-major f32) as a shard of `dtype` at `path`, in the format
@@ -343,8 +365,8 @@ pub fn write_shard(path: &Path, rows: &[f32], d: usize, dtype: Dtype) -> Result<
         }
         None => return Err(Error::shard(path, "unknown extension: expected .npy or .safetensors")),
     };
-    let mut file = File::create(path).map_err(|e| Error::io(path, e))?;
-    file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(|e| Error::io(path, e))
+    let mut file = File::create(path).map_err(Error::io("create the shard", path))?;
+    file.write_all(&bytes).and_then(|_| file.sync_all()).map_err(Error::io("write the shard", path))
 }
 
 #[cfg(test)]
@@ -432,6 +454,151 @@ mod tests {
             file.set_len(5).unwrap();
             let header_cut = message(ShardLayout::open(&path, 4, 3, Dtype::F16));
             assert!(header_cut.contains(&format!("s.{ext}")), "{header_cut}");
+        }
+    }
+
+    /// A file at `dir/name` holding `bytes`.
+    fn file(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// A safetensors file: the 8-byte length `declared` (the JSON's own length when `None`),
+    /// the JSON text, then `data` bytes.
+    fn safetensors_bytes(json: &str, declared: Option<u64>, data: usize) -> Vec<u8> {
+        let mut bytes = declared.unwrap_or(json.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(json.as_bytes());
+        bytes.extend(std::iter::repeat_n(0u8, data));
+        bytes
+    }
+
+    /// Issue 18: a malformed safetensors header is a clear [`Error::Shard`], never a panic
+    /// (the hand-written parser subtracted and multiplied unchecked).
+    #[test]
+    fn malformed_safetensors_headers_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        // A header of one tensor entry.
+        let tensor = |name: &str, dtype: &str, shape: &str, offsets: &str| {
+            format!(r#"{{"{name}":{{"dtype":"{dtype}","shape":{shape},"data_offsets":{offsets}}}}}"#)
+        };
+        let good = tensor("activations", "F32", "[2,3]", "[0,24]");
+        let good = good.as_str();
+        let two = r#"{"a":{"dtype":"F32","shape":[1,3],"data_offsets":[0,12]},"b":{"dtype":"F32","shape":[1,3],"data_offsets":[12,24]}}"#;
+        let open = |name: &str, bytes: &[u8]| {
+            let path = file(dir.path(), name, bytes);
+            ShardLayout::open(&path, 2, 3, Dtype::F32).map(|_| ()).unwrap_err().to_string()
+        };
+        assert!(ShardLayout::open(&file(dir.path(), "ok.safetensors", &safetensors_bytes(good, None, 24)), 2, 3, Dtype::F32).is_ok());
+        let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+            ("empty.safetensors", Vec::new(), "shorter than its header length"),
+            ("huge.safetensors", safetensors_bytes(good, Some(u64::MAX), 24), "exceeds"),
+            ("over-cap.safetensors", safetensors_bytes(good, Some(MAX_SAFETENSORS_HEADER + 1), 24), "exceeds"),
+            ("beyond-file.safetensors", safetensors_bytes(good, Some(1 << 20), 24), "more than the"),
+            ("garbage.safetensors", safetensors_bytes("\u{1}\u{2}not json at all", None, 0), "malformed header"),
+            ("not-utf8.safetensors", [4u64.to_le_bytes().as_slice(), &[0xff, 0xfe, 0xfd, 0xfc]].concat(), "not UTF-8"),
+            // Offsets ending before they start: the old parser's `end − start` underflowed.
+            ("backwards.safetensors", safetensors_bytes(&tensor("a", "F32", "[2,3]", "[24,0]"), None, 24), "malformed header"),
+            ("offsets-mismatch.safetensors", safetensors_bytes(&tensor("a", "F32", "[2,3]", "[0,8]"), None, 8), "malformed header"),
+            // A shape whose element count overflows: the old parser's product overflowed.
+            ("overflow.safetensors", safetensors_bytes(&tensor("a", "F32", &format!("[{m},{m}]", m = usize::MAX), "[0,24]"), None, 24), "malformed header"),
+            ("two.safetensors", safetensors_bytes(two, None, 24), "exactly one tensor"),
+            ("int.safetensors", safetensors_bytes(&tensor("a", "I32", "[2,3]", "[0,24]"), None, 24), "unsupported element type"),
+        ];
+        for (name, bytes, expected) in cases {
+            let message = open(name, &bytes);
+            assert!(message.contains(name) && message.contains(expected), "{name}: {message}");
+        }
+        // Cut inside the header.
+        let bytes = safetensors_bytes(good, None, 24);
+        let message = open("cut.safetensors", &bytes[..20]);
+        assert!(message.contains("cut.safetensors"), "{message}");
+    }
+
+    /// Issue 18: the .npy header length is capped at NumPy's own limit.
+    #[test]
+    fn over_long_npy_header_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        for (version, len) in [(2u8, u32::MAX), (2, MAX_NPY_HEADER as u32 + 1), (3, 1 << 30)] {
+            let mut bytes = vec![0x93, b'N', b'U', b'M', b'P', b'Y', version, 0];
+            bytes.extend_from_slice(&len.to_le_bytes());
+            bytes.extend_from_slice(b"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2), }");
+            let path = file(dir.path(), "long.npy", &bytes);
+            let message = ShardLayout::open(&path, 2, 2, Dtype::F32).unwrap_err().to_string();
+            assert!(message.contains("long.npy") && message.contains("exceeds 10000 bytes"), "{message}");
+        }
+        // A v1 header at the limit is read.
+        let dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(MAX_NPY_HEADER as u16).to_le_bytes());
+        bytes.extend_from_slice(dict.as_bytes());
+        bytes.extend(std::iter::repeat_n(b' ', MAX_NPY_HEADER - dict.len() - 1));
+        bytes.push(b'\n');
+        bytes.extend_from_slice(&1f32.to_le_bytes());
+        let path = file(dir.path(), "limit.npy", &bytes);
+        assert_eq!(ShardLayout::open(&path, 1, 1, Dtype::F32).unwrap().data_offset, 10 + MAX_NPY_HEADER as u64);
+    }
+
+    /// A header whose shape matches a manifest of absurd size is an error, not an overflow.
+    #[test]
+    fn huge_shapes_do_not_overflow() {
+        let dir = tempfile::tempdir().unwrap();
+        let tokens = u64::MAX / 2;
+        let dict = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({tokens}, 4), }}");
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(dict.as_bytes());
+        let path = file(dir.path(), "huge.npy", &bytes);
+        let message = ShardLayout::open(&path, tokens, 4, Dtype::F32).unwrap_err().to_string();
+        assert!(message.contains("huge.npy") && message.contains("do not fit"), "{message}");
+    }
+
+    proptest::proptest! {
+        /// Random bytes, and random bytes after a valid prefix, give an error or a header —
+        /// never a panic — and never make the readers allocate for a header the bytes do not
+        /// hold.
+        #[test]
+        fn header_readers_never_panic(
+            bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..256),
+            len in proptest::num::u64::ANY,
+            version in 0u8..5,
+        ) {
+            let path = Path::new("random");
+            let _ = read_npy_header(&mut std::io::Cursor::new(&bytes), path);
+            let _ = read_safetensors_header(&mut std::io::Cursor::new(&bytes), path, bytes.len() as u64);
+            let mut npy = vec![0x93, b'N', b'U', b'M', b'P', b'Y', version, 0];
+            npy.extend_from_slice(&(len as u32).to_le_bytes());
+            npy.extend_from_slice(&bytes);
+            let _ = read_npy_header(&mut std::io::Cursor::new(&npy), path);
+            let mut st = len.to_le_bytes().to_vec();
+            st.extend_from_slice(&bytes);
+            let _ = read_safetensors_header(&mut std::io::Cursor::new(&st), path, st.len() as u64);
+            let mut st = (bytes.len() as u64).to_le_bytes().to_vec();
+            st.extend_from_slice(&bytes);
+            let _ = read_safetensors_header(&mut std::io::Cursor::new(&st), path, st.len() as u64);
+        }
+
+        /// Valid headers with one value replaced by random text parse or fail cleanly.
+        #[test]
+        fn mutated_headers_never_panic(
+            text in "[ -~]{0,40}",
+            field in 0usize..6,
+        ) {
+            let path = Path::new("mutated");
+            let npy_fields = ["'<f4'", "False", "(3, 2)"];
+            let mut values: Vec<String> = npy_fields.iter().map(|s| s.to_string()).collect();
+            values[field % 3] = text.clone();
+            let dict = format!("{{'descr': {}, 'fortran_order': {}, 'shape': {}, }}", values[0], values[1], values[2]);
+            let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+            npy.extend_from_slice(&(dict.len() as u16).to_le_bytes());
+            npy.extend_from_slice(dict.as_bytes());
+            let _ = read_npy_header(&mut std::io::Cursor::new(&npy), path);
+            let st_fields = ["\"F32\"", "[3,2]", "[0,24]"];
+            let mut values: Vec<String> = st_fields.iter().map(|s| s.to_string()).collect();
+            values[field % 3] = text;
+            let json = format!(r#"{{"a":{{"dtype":{},"shape":{},"data_offsets":{}}}}}"#, values[0], values[1], values[2]);
+            let st = safetensors_bytes(&json, None, 24);
+            let _ = read_safetensors_header(&mut std::io::Cursor::new(&st), path, st.len() as u64);
         }
     }
 }

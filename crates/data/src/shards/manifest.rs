@@ -99,7 +99,7 @@ impl Manifest {
     /// [`Error::Io`] when unreadable; [`Error::Manifest`] naming the file when malformed.
     pub fn read(dir: &Path) -> Result<Manifest> {
         let path = dir.join(MANIFEST_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let text = std::fs::read_to_string(&path).map_err(Error::io("read the manifest", &path))?;
         let manifest: Manifest = serde_json::from_str(&text).map_err(|e| Error::manifest(&path, e.to_string()))?;
         manifest.validate(&path)?;
         Ok(manifest)
@@ -121,7 +121,7 @@ impl Manifest {
             file.sync_all()?;
             std::fs::rename(&temp, &path)
         };
-        write().map_err(|e| Error::io(&path, e))
+        write().map_err(Error::io("write the manifest", &path))
     }
 
     fn validate(&self, path: &Path) -> Result<()> {

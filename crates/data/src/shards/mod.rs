@@ -265,7 +265,7 @@ impl ShardSource {
     /// Appends the kept rows of `chunk` to `out`.
     fn read_chunk(&mut self, chunk: Chunk, out: &mut Vec<f32>) -> Result<()> {
         let layout = &self.layouts[chunk.shard as usize];
-        let mut file = File::open(&layout.path).map_err(|e| Error::io(&layout.path, e))?;
+        let mut file = File::open(&layout.path).map_err(Error::io("open the shard", &layout.path))?;
         self.scratch.resize(chunk.len as usize * self.d, 0.0);
         layout.read_rows(&mut file, chunk.start, &mut self.scratch, &mut self.bytes)?;
         let outliers = &self.outliers[chunk.shard as usize];
@@ -361,7 +361,7 @@ pub fn prepare(dir: &Path, sample_rows: usize, outlier_filter: Option<OutlierFil
     }
     let kept: Vec<f64> = norms.iter().copied().filter(|&n| n <= threshold).collect();
     let mean = kept.iter().sum::<f64>() / kept.len().max(1) as f64;
-    if !(mean > 0.0) {
+    if mean.is_nan() || mean <= 0.0 {
         return Err(Error::manifest(dir.join(MANIFEST_FILE), "the sample's mean norm is zero: cannot normalise"));
     }
     manifest.normalization =
@@ -392,7 +392,7 @@ fn median(values: &[f64]) -> f64 {
 /// Row indices of `layout` whose norm exceeds `threshold`, reading the shard in chunks.
 fn outliers_of(layout: &ShardLayout, threshold: f64) -> Result<Vec<u64>> {
     const CHUNK: u64 = 4096;
-    let mut file = File::open(&layout.path).map_err(|e| Error::io(&layout.path, e))?;
+    let mut file = File::open(&layout.path).map_err(Error::io("open the shard", &layout.path))?;
     let (mut rows, mut bytes, mut found) = (Vec::new(), Vec::new(), Vec::new());
     let mut start = 0;
     while start < layout.tokens {

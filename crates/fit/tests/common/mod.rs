@@ -1,4 +1,4 @@
-//! Loading the reference tables of tests/data (SCALING.md §4) without polars: both files are
+//! Loading the reference tables of tests/data (docs/METHODS.md §4) without polars: both files are
 //! plain comma-separated values without quoting.
 
 #![allow(dead_code)]
@@ -45,6 +45,6 @@ pub fn chinchilla_all() -> Points {
 /// V1 with the five highest-loss rows dropped: the 240 points of every acceptance number.
 pub fn chinchilla_240() -> Points {
     let (points, dropped) = chinchilla_all().drop_highest_loss(5);
-    assert_eq!(dropped, vec![0, 1, 2, 3, 4], "SCALING.md §4: the dropped rows are rows 0..4");
+    assert_eq!(dropped, vec![0, 1, 2, 3, 4], "docs/METHODS.md §4: the dropped rows are rows 0..4");
     points
 }

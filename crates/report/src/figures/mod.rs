@@ -3,14 +3,16 @@
 //! | file stem | what it shows | needs |
 //! |---|---|---|
 //! | `loss_vs_compute` | loss vs C of every run, the empirical frontier, fitted L*(C) with CI band | runs or fit |
-//! | `isoflop` | loss vs X per compute budget (Akima curve), minima marked, joint law overlaid | ≥ 3 sizes in a budget |
-//! | `allocation` | X*(C) and Y*(C) (tokens on the right axis) with power laws, CI bands, exponents | fit |
+//! | `isoflop` | loss vs X per compute budget: the fit's curve and minimum, its runs, joint law overlaid | fit with an IsoFLOP profile (without a fit: the runs only, ≥ 3 sizes in a budget) |
+//! | `allocation` | X*(C) and Y*(C) (tokens on the right axis) with power laws, CI bands, exponents, the fit's IsoFLOP minima | fit |
 //! | `sparsity` | L0 and dead-feature fraction vs F, per budget | sweep metrics |
 //! | `training_curves` | training loss vs tokens of every run, coloured by F | metrics.jsonl |
 //! | `residuals` | observed / fitted − 1 vs compute | parametric fit and runs |
 //! | `lr_law` | per-budget optimal learning rates and lr*(C) with CI band | fit with an lr law |
 //!
 //! A figure that cannot be drawn from the data says why ([`Skipped`]); the page lists it.
+//! Figures draw what the fit computed (its frontier, its IsoFLOP minima and curves) and
+//! recompute none of it, so that a figure cannot disagree with fit.json.
 
 mod allocation;
 mod compute;

@@ -236,6 +236,27 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel, 
     let mut chart = builder
         .build_cartesian_2d(Ticked { lo: x_lo, hi: x_hi, ticks: x_ticks }, Ticked { lo: y_lo, hi: y_hi, ticks: y_ticks.clone() })
         .map_err(fail)?;
+    draw_mesh(&mut chart, panel, scale)?;
+    let stroke = px(1.0).max(1) as u32;
+    let bounds = Bounds { x: (x_lo, x_hi), y: (y_lo, y_hi) };
+    for layer in &panel.layers {
+        draw_layer(&mut chart, panel, layer, &bounds, scale)?;
+    }
+    // A frame around the plotting area.
+    chart
+        .plotting_area()
+        .draw(&Rectangle::new([(x_lo, y_lo), (x_hi, y_hi)], BLACK.stroke_width(stroke)))
+        .map_err(fail)?;
+
+    if let Some((y2, ticks, _)) = y2 {
+        draw_secondary_axis(area, &chart, panel, y2, &ticks, &bounds, scale)?;
+    }
+    Ok(())
+}
+
+/// The grid, the axes, their tick labels and their descriptions.
+fn draw_mesh<DB: DrawingBackend>(chart: &mut Chart<'_, DB>, panel: &Panel, scale: f64) -> Result<(), DrawError> {
+    let px = |points: f64| (points * scale).round() as i32;
     let (x_log, y_log) = (panel.x.log, panel.y.log);
     let x_format = move |v: &f64| tick_label(x_log, *v);
     let y_format = move |v: &f64| tick_label(y_log, *v);
@@ -253,42 +274,45 @@ fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, panel: &Panel, 
         .light_line_style(RGBColor(0, 0, 0).mix(0.05).stroke_width(stroke))
         .set_all_tick_mark_size(px(size::TICK_MARK))
         .draw()
-        .map_err(fail)?;
+        .map_err(fail)
+}
 
-    let bounds = Bounds { x: (x_lo, x_hi), y: (y_lo, y_hi) };
-    for layer in &panel.layers {
-        draw_layer(&mut chart, panel, layer, &bounds, scale)?;
+/// The secondary y axis in the right margin, by hand: its ticks are the primary axis's values
+/// times `y2.factor`.
+fn draw_secondary_axis<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    chart: &Chart<'_, DB>,
+    panel: &Panel,
+    y2: &super::Secondary,
+    ticks: &Ticks,
+    bounds: &Bounds,
+    scale: f64,
+) -> Result<(), DrawError> {
+    let px = |points: f64| (points * scale).round() as i32;
+    let stroke = px(1.0).max(1) as u32;
+    let ((_, x_hi), (y_lo, y_hi)) = (bounds.x, bounds.y);
+    let unshift = |v: f64| if panel.y.log { v - y2.factor.log10() } else { v / y2.factor };
+    let base = area.get_base_pixel();
+    let style = text_style(size::TICK, scale).pos(plotters::style::text_anchor::Pos::new(
+        plotters::style::text_anchor::HPos::Left,
+        plotters::style::text_anchor::VPos::Center,
+    ));
+    let edge = chart.backend_coord(&(x_hi, y_lo)).0 - base.0;
+    for &t in ticks.major.iter().filter(|&&t| (y_lo..=y_hi).contains(&unshift(t))) {
+        let (_, y) = chart.backend_coord(&(x_hi, unshift(t)));
+        let y = y - base.1;
+        area.draw(&PathElement::new(vec![(edge, y), (edge + px(size::TICK_MARK), y)], BLACK.stroke_width(stroke))).map_err(fail)?;
+        area.draw_text(&tick_label(panel.y.log, t), &style, (edge + px(size::TICK_MARK + 4.0), y)).map_err(fail)?;
     }
-    // A frame around the plotting area.
-    chart
-        .plotting_area()
-        .draw(&Rectangle::new([(x_lo, y_lo), (x_hi, y_hi)], BLACK.stroke_width(stroke)))
-        .map_err(fail)?;
-
-    if let Some((y2, ticks, _)) = y2 {
-        let unshift = |v: f64| if panel.y.log { v - y2.factor.log10() } else { v / y2.factor };
-        let base = area.get_base_pixel();
-        let style = text_style(size::TICK, scale).pos(plotters::style::text_anchor::Pos::new(
-            plotters::style::text_anchor::HPos::Left,
-            plotters::style::text_anchor::VPos::Center,
-        ));
-        let edge = chart.backend_coord(&(x_hi, y_lo)).0 - base.0;
-        for &t in ticks.major.iter().filter(|&&t| (y_lo..=y_hi).contains(&unshift(t))) {
-            let (_, y) = chart.backend_coord(&(x_hi, unshift(t)));
-            let y = y - base.1;
-            area.draw(&PathElement::new(vec![(edge, y), (edge + px(size::TICK_MARK), y)], BLACK.stroke_width(stroke))).map_err(fail)?;
-            area.draw_text(&tick_label(panel.y.log, t), &style, (edge + px(size::TICK_MARK + 4.0), y)).map_err(fail)?;
-        }
-        let (_, top) = chart.backend_coord(&(x_hi, y_hi));
-        let (_, bottom) = chart.backend_coord(&(x_hi, y_lo));
-        let widest = ticks.major.iter().map(|&v| text_width(&tick_label(panel.y.log, v), size::TICK)).fold(0.0, f64::max);
-        // Rotated a quarter turn clockwise, reading top to bottom; its top edge faces the labels.
-        let desc = text_style(size::AXIS_LABEL, scale)
-            .transform(FontTransform::Rotate90)
-            .pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Bottom));
-        let x = edge + px(size::TICK_MARK + 4.0 + widest + 8.0);
-        area.draw_text(&y2.label, &desc, (x, (top + bottom) / 2 - base.1)).map_err(fail)?;
-    }
+    let (_, top) = chart.backend_coord(&(x_hi, y_hi));
+    let (_, bottom) = chart.backend_coord(&(x_hi, y_lo));
+    let widest = ticks.major.iter().map(|&v| text_width(&tick_label(panel.y.log, v), size::TICK)).fold(0.0, f64::max);
+    // Rotated a quarter turn clockwise, reading top to bottom; its top edge faces the labels.
+    let desc = text_style(size::AXIS_LABEL, scale)
+        .transform(FontTransform::Rotate90)
+        .pos(plotters::style::text_anchor::Pos::new(plotters::style::text_anchor::HPos::Center, plotters::style::text_anchor::VPos::Bottom));
+    let x = edge + px(size::TICK_MARK + 4.0 + widest + 8.0);
+    area.draw_text(&y2.label, &desc, (x, (top + bottom) / 2 - base.1)).map_err(fail)?;
     Ok(())
 }
 

@@ -23,18 +23,12 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
+use saescale_spec::Exit;
+
 use super::{Executor, Job, Outcome, Placement, Stop};
 use crate::spec::DeviceKind;
 use crate::store::{hostname, now_rfc3339, RunStore, ATTEMPT_HEADER};
 use crate::{Error, Result};
-
-/// Exit codes of `saescale train` (crates/cli/src/exit.rs).
-mod exit {
-    pub const OK: i32 = 0;
-    pub const BAD_INPUT: i32 = 2;
-    pub const DIVERGED: i32 = 3;
-    pub const INTERRUPTED: i32 = 75;
-}
 
 /// Where local runs train.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,7 +208,7 @@ impl LocalExecutor {
 
     /// Starts the trainer for `job` in its own process group.
     fn spawn(&self, job: &Job) -> Result<(Child, String)> {
-        let log_path = job.run_dir.join(crate::store::names::STDOUT);
+        let log_path = saescale_spec::layout::RunDir::new(&job.run_dir).stdout();
         let mut log = OpenOptions::new().create(true).append(true).open(&log_path).map_err(Error::io("open", &log_path))?;
         let (device, cuda_visible, description) = self.config.placement(job.slot);
         writeln!(log, "{ATTEMPT_HEADER} {} on {} at {}, device {description}", job.attempt, hostname(), now_rfc3339())
@@ -326,7 +320,7 @@ fn classify(status: ExitStatus, ended: Ended, timeout: Option<Duration>, reason:
         Some(last) => format!("{what}: {last}"),
         None => what,
     };
-    if code == Some(exit::OK) {
+    if code == Some(Exit::Ok.into()) {
         return if finished {
             Outcome::Done
         } else {
@@ -338,14 +332,11 @@ fn classify(status: ExitStatus, ended: Ended, timeout: Option<Duration>, reason:
             let limit = timeout.map_or_else(String::new, |t| format!(" after {}", crate::plan::format_duration(t.as_secs_f64())));
             return Outcome::Failed { exit_code: code, signal, reason: format!("timed out{limit}"), retryable: true };
         }
-        Ended::Stopped | Ended::Killed if code == Some(exit::INTERRUPTED) || signal.is_some() => return Outcome::Interrupted,
+        Ended::Stopped | Ended::Killed if code == Some(Exit::Interrupted.into()) || signal.is_some() => return Outcome::Interrupted,
         _ => {}
     }
     match (code, signal) {
-        (Some(exit::INTERRUPTED), _) => Outcome::Interrupted,
-        (Some(exit::BAD_INPUT), _) => Outcome::Failed { exit_code: code, signal, reason: with_log("bad input (exit 2)".into()), retryable: false },
-        (Some(exit::DIVERGED), _) => Outcome::Failed { exit_code: code, signal, reason: with_log("diverged (exit 3)".into()), retryable: false },
-        (Some(c), _) => Outcome::Failed { exit_code: code, signal, reason: with_log(format!("exit {c}")), retryable: true },
+        (Some(c), _) => Outcome::of_exit(c, signal, with_log),
         (None, Some(s)) => {
             let hint = if s == libc::SIGKILL { " (SIGKILL: out of memory?)" } else { "" };
             Outcome::Failed { exit_code: None, signal, reason: with_log(format!("killed by signal {s}{hint}")), retryable: true }

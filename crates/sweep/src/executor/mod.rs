@@ -13,6 +13,7 @@ pub mod slurm;
 use std::future::Future;
 use std::path::PathBuf;
 
+use saescale_spec::Exit;
 use tokio_util::sync::CancellationToken;
 
 use crate::plan::RunId;
@@ -74,6 +75,22 @@ pub enum Outcome {
         /// divergence).
         retryable: bool,
     },
+}
+
+impl Outcome {
+    /// What a trainer's non-zero exit `code` means ([`saescale_spec::Exit`]): an interruption
+    /// (75), or a failure described as `bad input (exit 2)`, `diverged (exit 3)` or `exit N`,
+    /// retryable unless retrying cannot help. `describe` adds what the executor knows (the
+    /// trainer's last error line, the Slurm job) to the description.
+    pub fn of_exit(code: i32, signal: Option<i32>, describe: impl FnOnce(String) -> String) -> Outcome {
+        let (what, retryable) = match Exit::from_code(code) {
+            Some(Exit::Interrupted) => return Outcome::Interrupted,
+            Some(Exit::BadInput) => ("bad input (exit 2)".to_string(), false),
+            Some(Exit::Diverged) => ("diverged (exit 3)".to_string(), false),
+            _ => (format!("exit {code}"), true),
+        };
+        Outcome::Failed { exit_code: Some(code), signal, reason: describe(what), retryable }
+    }
 }
 
 /// Carries out attempts of runs.

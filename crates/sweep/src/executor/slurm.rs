@@ -37,10 +37,10 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::events::{Options, Summary};
 use crate::plan::Plan;
 use crate::spec::{DeviceKind, SlurmSpec};
 use crate::store::RunStore;
-use crate::supervise::{Options, Summary};
 use crate::{Error, Result};
 
 pub use ledger::Ledger;

@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::future::Future;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
+
+use saescale_spec::atomic::write_atomic;
 
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
@@ -15,17 +16,16 @@ use super::outcome::{classify, done, last_error, Ending};
 use super::query::{self, Phase, Report, TaskInfo};
 use super::script;
 use super::SlurmConfig;
+use crate::events::{Event, Options, Summary};
 use crate::executor::{Outcome, Placement};
+use crate::lifecycle::{self, Found, Verdict};
 use crate::plan::{Plan, RunId};
-use crate::store::{now_rfc3339, write_atomic, Failure, RunState, RunStatus, RunStore};
-use crate::supervise::{Event, Options, Summary};
+use crate::store::files::read_tail;
+use crate::store::{now_rfc3339, RunState, RunStatus, RunStore};
 use crate::{Error, Result};
 
 /// Slurm's default `MaxArraySize` is 1001, so task indices up to 1000.
 const MAX_ARRAY_TASKS: usize = 1000;
-/// Interruptions after which a run is no longer resubmitted by itself (a run that is
-/// preempted over and over still waits for `sweep resume`).
-const MAX_INTERRUPTIONS: u32 = 100;
 /// Failed looks at the queue in a row (slurmctld down or overloaded) before giving up.
 const MAX_POLL_ERRORS: u32 = 20;
 
@@ -77,13 +77,6 @@ impl<'a> Engine<'a> {
         })
     }
 
-    fn emit(&self, event: Event) {
-        if let Some(events) = &self.options.events {
-            // Nobody listening is fine.
-            let _ = events.send(event);
-        }
-    }
-
     /// Changes a run's status and writes it if anything changed.
     fn update(&mut self, id: &RunId, change: impl FnOnce(&mut RunStatus)) -> Result<()> {
         let Some(status) = self.statuses.get_mut(id) else { return Ok(()) };
@@ -110,57 +103,31 @@ impl<'a> Engine<'a> {
         let (mut finished, mut failed) = (0, 0);
         for run in &self.plan.runs {
             let id = run.id.clone();
-            let mut status = self.store.prepare(run)?;
+            let (mut status, found) = lifecycle::examine(self.store, run, self.options.retry_failed)?;
             let in_flight = self.ledger.in_flight(&id);
-            if self.store.is_finished(&id) {
-                let before = status.clone();
-                if let Some((s, t)) = in_flight {
-                    // It finished while no manager watched its task.
-                    let task = &mut self.ledger.submissions[s].tasks[t];
-                    task.settled = true;
-                    status.attempts = status.attempts.max(task.attempt);
-                    status.exit_code = Some(0);
-                    self.ledger_dirty = true;
+            match (found, in_flight) {
+                (Found::Done, in_flight) => {
+                    if let Some((s, t)) = in_flight {
+                        // It finished while no manager watched its task.
+                        let task = &mut self.ledger.submissions[s].tasks[t];
+                        task.settled = true;
+                        status.attempts = status.attempts.max(task.attempt);
+                        status.exit_code = Some(0);
+                        self.ledger_dirty = true;
+                        self.store.write_status(&id, &status)?;
+                    }
+                    finished += 1;
                 }
-                status.state = RunState::Done;
-                status.pid = None;
-                status.reason = None;
-                status.finished_at.get_or_insert_with(now_rfc3339);
-                if status != before {
-                    self.store.write_status(&id, &status)?;
+                (_, Some((submission, task))) => {
+                    self.watched.insert(id.clone(), Watch { submission, task, running_since: None });
                 }
-                finished += 1;
-                self.statuses.insert(id, status);
-                continue;
+                (Found::Failed, None) => failed += 1,
+                (Found::Unfinished(why), None) => {
+                    lifecycle::requeue(self.store, &id, &mut status, &why)?;
+                    self.resubmit.push(id.clone());
+                }
             }
-            if let Some((submission, task)) = in_flight {
-                self.watched.insert(id.clone(), Watch { submission, task, running_since: None });
-                self.statuses.insert(id, status);
-                continue;
-            }
-            let note = match status.state {
-                RunState::Pending => None,
-                RunState::Done => Some("status said done but final.json is missing; running again"),
-                RunState::Failed if !self.options.retry_failed => {
-                    failed += 1;
-                    self.statuses.insert(id, status);
-                    continue;
-                }
-                RunState::Failed => {
-                    status.attempts = 0;
-                    status.finished_at = None;
-                    Some("retrying a failed run")
-                }
-                RunState::Running => Some("its manager stopped while it ran; resumes from its checkpoint"),
-            };
-            if let Some(note) = note {
-                status.state = RunState::Pending;
-                status.pid = None;
-                status.reason = Some(note.into());
-                self.store.write_status(&id, &status)?;
-            }
-            self.statuses.insert(id.clone(), status);
-            self.resubmit.push(id);
+            self.statuses.insert(id, status);
         }
         self.already_done = finished;
         self.write_ledger()?;
@@ -198,7 +165,7 @@ impl<'a> Engine<'a> {
                 tasks,
             };
             let script_path = dir.join(&submission.script);
-            write_atomic(&script_path, script::render(config, &dir, &submission).as_bytes())?;
+            write_atomic(&script_path, script::render(config, &dir, &submission).as_bytes()).map_err(Error::io("write", &script_path))?;
             // Recorded before sbatch runs, so a manager killed meanwhile leaves a findable token.
             self.ledger.submissions.push(submission);
             self.ledger_dirty = true;
@@ -227,7 +194,7 @@ impl<'a> Engine<'a> {
                 })?;
             }
             self.submitted += chunk.len();
-            self.emit(Event::Submitted { job, runs: chunk.to_vec() });
+            self.options.emit(Event::Submitted { job, runs: chunk.to_vec() });
         }
         Ok(())
     }
@@ -323,7 +290,7 @@ impl<'a> Engine<'a> {
             self.ledger_dirty = true;
             self.close_running(id);
             self.update(id, |s| s.interruptions += requeues)?;
-            self.emit(Event::Interrupted { id: id.clone() });
+            self.options.emit(Event::Interrupted { id: id.clone() });
         }
         match info.phase() {
             Phase::Queued => {
@@ -352,14 +319,10 @@ impl<'a> Engine<'a> {
                 let device = format!("Slurm job {label} on {node} ({what})");
                 let attempt = self.ledger.submissions[watch.submission].tasks[watch.task].attempt;
                 self.update(id, |s| {
-                    s.state = RunState::Running;
-                    s.reason = None;
-                    s.started_at = Some(now_rfc3339());
-                    s.host = Some(node);
+                    lifecycle::start(s, node);
                     s.device = Some(device.clone());
-                    s.pid = None;
                 })?;
-                self.emit(Event::Started { id: id.clone(), attempt, placement: Placement { device, pid: None } });
+                self.options.emit(Event::Started { id: id.clone(), attempt, placement: Placement { device, pid: None } });
                 Ok(())
             }
             Phase::Running => Ok(()),
@@ -455,65 +418,25 @@ impl<'a> Engine<'a> {
             }
             Ending::Ended { outcome, cancelled, how } => (outcome, cancelled, how),
         };
-        match outcome {
-            Outcome::Done => {
-                self.update(id, |s| {
-                    s.state = RunState::Done;
-                    s.attempts = attempt;
-                    s.exit_code = Some(0);
-                    s.reason = None;
-                    s.pid = None;
-                    s.finished_at = Some(now_rfc3339());
-                })?;
-                self.emit(Event::Done { id: id.clone(), seconds });
-            }
-            Outcome::Interrupted => {
-                let reason = if cancelled {
-                    format!("cancelled in Slurm (job {label}); `saescale sweep resume` resumes it from its checkpoint")
-                } else {
-                    format!("interrupted (Slurm job {label}, {how}); resumes from its checkpoint")
-                };
-                let mut interruptions = 0;
-                self.update(id, |s| {
-                    s.state = RunState::Pending;
-                    s.interruptions += 1;
-                    s.exit_code = Some(75);
-                    s.reason = Some(reason);
-                    s.pid = None;
-                    interruptions = s.interruptions;
-                })?;
-                self.emit(Event::Interrupted { id: id.clone() });
-                if cancelled {
-                    self.cancelled += 1;
-                } else if interruptions <= MAX_INTERRUPTIONS {
+        let note = if cancelled {
+            format!("cancelled in Slurm (job {label}); `saescale sweep resume` resumes it from its checkpoint")
+        } else {
+            format!("interrupted (Slurm job {label}, {how}); resumes from its checkpoint")
+        };
+        let Some(status) = self.statuses.get_mut(id) else { return Ok(()) };
+        let verdict = lifecycle::settle(status, attempt, outcome, self.options.max_attempts, note);
+        self.store.write_status(id, status)?;
+        match &verdict {
+            Verdict::Done | Verdict::Failed { .. } => {}
+            Verdict::Interrupted { .. } if cancelled => self.cancelled += 1,
+            Verdict::Interrupted { resumes } => {
+                if *resumes {
                     self.resubmit.push(id.clone());
                 }
             }
-            Outcome::Failed { exit_code, signal, reason, retryable } => {
-                let retry = retryable && attempt < self.options.max_attempts;
-                let why = if retry || !retryable { reason.clone() } else { format!("{reason} (after {attempt} attempts)") };
-                self.update(id, |s| {
-                    s.attempts = attempt;
-                    s.exit_code = exit_code;
-                    s.pid = None;
-                    s.failures.push(Failure { attempt, at: now_rfc3339(), exit_code, signal, reason: reason.clone() });
-                    if retry {
-                        s.state = RunState::Pending;
-                        s.reason = Some(format!("attempt {attempt} failed: {reason}"));
-                    } else {
-                        s.state = RunState::Failed;
-                        s.reason = Some(why.clone());
-                        s.finished_at = Some(now_rfc3339());
-                    }
-                })?;
-                if retry {
-                    self.resubmit.push(id.clone());
-                    self.emit(Event::Retrying { id: id.clone(), attempt, reason });
-                } else {
-                    self.emit(Event::Failed { id: id.clone(), reason: why });
-                }
-            }
+            Verdict::Retry { .. } => self.resubmit.push(id.clone()),
         }
+        self.options.emit(verdict.event(id, attempt, seconds));
         Ok(())
     }
 
@@ -527,7 +450,7 @@ impl<'a> Engine<'a> {
     pub(super) async fn drive(mut self, config: &SlurmConfig, detach: bool, shutdown: impl Future<Output = ()>) -> Result<Summary> {
         let (done, failed) = self.reconcile()?;
         let to_run = self.resubmit.len() + self.watched.len();
-        self.emit(Event::Reconciled { total: self.plan.runs.len(), done, failed, to_run });
+        self.options.emit(Event::Reconciled { total: self.plan.runs.len(), done, failed, to_run });
         let started = Instant::now();
         if !self.watched.is_empty() {
             self.poll().await?;
@@ -590,11 +513,7 @@ impl<'a> Engine<'a> {
             busy: self.busy,
         };
         for run in &self.plan.runs {
-            match self.statuses.get(&run.id) {
-                Some(s) if s.state == RunState::Done => summary.done += 1,
-                Some(s) if s.state == RunState::Failed => summary.failed.push((run.id.clone(), s.reason.clone().unwrap_or_default())),
-                _ => summary.pending += 1,
-            }
+            summary.count(&run.id, self.statuses.get(&run.id));
         }
         summary
     }
@@ -602,20 +521,7 @@ impl<'a> Engine<'a> {
 
 /// The last 64 KiB of a log (lossy UTF-8); empty when it does not exist.
 fn log_tail(path: &Path) -> Result<String> {
-    const TAIL: u64 = 64 * 1024;
-    let mut file = match std::fs::File::open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
-        Err(e) => return Err(Error::io("open", path)(e)),
-    };
-    let mut read = || -> std::io::Result<String> {
-        let len = file.metadata()?.len();
-        file.seek(SeekFrom::Start(len.saturating_sub(TAIL)))?;
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
-        Ok(String::from_utf8_lossy(&bytes).into_owned())
-    };
-    read().map_err(Error::io("read", path))
+    Ok(read_tail(path, 64 * 1024)?.unwrap_or_default())
 }
 
 /// A token no other submission has: hash of the sweep directory, the submission's index,

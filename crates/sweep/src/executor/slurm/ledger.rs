@@ -9,10 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
+use saescale_spec::atomic::write_json_atomic;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::RunId;
-use crate::store::{write_atomic, RunStore};
+use crate::store::RunStore;
 use crate::{Error, Result};
 
 /// The directory of Slurm files inside a sweep directory.
@@ -101,10 +102,7 @@ impl Ledger {
         let path = Self::path(store.dir());
         let parent = path.parent().unwrap_or(store.dir());
         std::fs::create_dir_all(parent).map_err(Error::io("create", parent))?;
-        // Plain structs of strings and numbers always serialise.
-        let mut text = serde_json::to_string_pretty(self).expect("the ledger always serialises to JSON");
-        text.push('\n');
-        write_atomic(&path, text.as_bytes())
+        write_json_atomic(&path, self).map_err(Error::io("write", &path))
     }
 
     /// The latest task of `run` that has not ended, as (submission index, task index).

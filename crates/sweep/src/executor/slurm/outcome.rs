@@ -4,6 +4,7 @@
 
 use super::query::TaskInfo;
 use crate::executor::Outcome;
+use crate::store::files::truncate;
 use crate::store::ATTEMPT_HEADER;
 
 /// How a task ended, as far as the manager can tell.
@@ -47,10 +48,10 @@ pub(super) fn classify(info: &TaskInfo, finished: bool, trainer_exit: Option<i32
         "NODE_FAIL" => failed("its node failed".into(), true),
         "COMPLETED" => failed("the trainer exited 0 without writing final.json".into(), true),
         _ => match (code, info.signal) {
-            (Some(75), _) => interrupted(false),
-            (Some(2), _) => failed("bad input (exit 2)".into(), false),
-            (Some(3), _) => failed("diverged (exit 3)".into(), false),
-            (Some(c), _) if c != 0 => failed(format!("exit {c}"), true),
+            (Some(c), _) if c != 0 => match Outcome::of_exit(c, info.signal, |what| what) {
+                Outcome::Failed { reason, retryable, .. } => failed(reason, retryable),
+                _ => interrupted(false),
+            },
             (_, Some(signal)) => failed(format!("killed by signal {signal}"), true),
             _ => failed(info.reason.clone().unwrap_or_else(|| "ended without an exit code".into()), true),
         },
@@ -65,7 +66,7 @@ pub(super) fn last_error(log: &str, label: &str) -> Option<String> {
     let section = section.find(ATTEMPT_HEADER).map_or(section, |end| &section[..end]);
     let lines: Vec<&str> = section.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with("=== saescale sweep:")).collect();
     let line = lines.iter().rev().find_map(|l| l.strip_prefix("error: ")).or_else(|| lines.last().copied())?;
-    Some(if line.chars().count() > 300 { line.chars().take(300).collect::<String>() + "…" } else { line.to_string() })
+    Some(truncate(line, 300))
 }
 
 #[cfg(test)]

@@ -12,9 +12,11 @@
 use std::fmt::Write;
 use std::path::Path;
 
+use saescale_spec::layout;
+
 use super::ledger::Submission;
 use super::SlurmConfig;
-use crate::store::{names, ATTEMPT_HEADER};
+use crate::store::{self, ATTEMPT_HEADER};
 
 /// Prefix of the trailer line the script appends after the trainer exits.
 pub const TRAILER: &str = "=== saescale sweep: trainer exited with";
@@ -62,9 +64,9 @@ pub fn render(config: &SlurmConfig, dir: &Path, submission: &Submission) -> Stri
     line(format!("runs=({})", submission.tasks.iter().map(|t| t.run.as_str()).collect::<Vec<_>>().join(" ")));
     line(format!("attempts=({})", submission.tasks.iter().map(|t| t.attempt.to_string()).collect::<Vec<_>>().join(" ")));
     line("task=$SLURM_ARRAY_TASK_ID".into());
-    line(format!("dir={}/\"${{runs[$task]}}\"", quote(&dir.join(names::RUNS).display().to_string())));
+    line(format!("dir={}/\"${{runs[$task]}}\"", quote(&dir.join(store::layout::RUNS).display().to_string())));
     line("job=${SLURM_ARRAY_JOB_ID}_$task".into());
-    line(format!("exec >>\"$dir/{}\" 2>&1", names::STDOUT));
+    line(format!("exec >>\"$dir/{}\" 2>&1", layout::STDOUT));
     line(format!(
         "echo \"{ATTEMPT_HEADER} ${{attempts[$task]}} as Slurm job $job (restart ${{SLURM_RESTART_COUNT:-0}}) on $(hostname) \
          at $(date -u +%Y-%m-%dT%H:%M:%SZ), CUDA_VISIBLE_DEVICES=${{CUDA_VISIBLE_DEVICES-unset}}\""
@@ -77,7 +79,7 @@ pub fn render(config: &SlurmConfig, dir: &Path, submission: &Submission) -> Stri
     line(format!(
         "{} train \"$dir/{}\" --out \"$dir\" --device {device} &",
         quote(&config.program.display().to_string()),
-        names::RUN_FILE
+        layout::RUN_FILE
     ));
     line("trainer=$!".into());
     line("signalled=0".into());

@@ -14,15 +14,9 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-
-use saescale_spec::Architecture;
-use saescale_sweep::store::{names, write_atomic, RunRecord, RunState};
+use saescale_spec::{Architecture, FinalMetrics};
+use saescale_sweep::store::{layout, RunRecord, RunState};
 use saescale_sweep::{Plan, RunStore};
-
-/// File names of the table in the sweep directory.
-pub const PARQUET: &str = "results.parquet";
-/// See [`PARQUET`].
-pub const CSV: &str = "results.csv";
 
 /// What can go wrong while building or writing the results table.
 #[derive(Debug, thiserror::Error)]
@@ -54,24 +48,17 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
     let uint = |f: &dyn Fn(&RunRecord) -> u64| records.iter().map(f).collect::<Vec<u64>>();
     let float = |f: &dyn Fn(&RunRecord) -> f64| records.iter().map(f).collect::<Vec<f64>>();
     let opt_float = |f: &dyn Fn(&RunRecord) -> Option<f64>| records.iter().map(f).collect::<Vec<Option<f64>>>();
-    let metric = |f: &dyn Fn(&saescale_sweep::store::FinalMetrics) -> Option<f64>| {
+    let metric = |f: &dyn Fn(&FinalMetrics) -> Option<f64>| {
         records.iter().map(|r| r.final_metrics.as_ref().and_then(f)).collect::<Vec<Option<f64>>>()
-    };
-    let state = |r: &RunRecord| {
-        if r.final_metrics.is_some() {
-            RunState::Done
-        } else {
-            r.status.as_ref().map_or(RunState::Pending, |s| s.state)
-        }
     };
     let columns = vec![
         Column::new("id".into(), text(&|r| r.run.id.to_string())),
         Column::new("name".into(), text(&|r| r.run.spec.name.clone().unwrap_or_default())),
-        Column::new("state".into(), text(&|r| state(r).as_str().to_string())),
+        Column::new("state".into(), text(&|r| r.state().as_str().to_string())),
         Column::new("attempts".into(), uint(&|r| r.status.as_ref().map_or(0, |s| u64::from(s.attempts)))),
         Column::new(
             "reason".into(),
-            records.iter().map(|r| r.status.as_ref().and_then(|s| s.reason.clone()).filter(|_| state(r) != RunState::Done)).collect::<Vec<Option<String>>>(),
+            records.iter().map(|r| r.status.as_ref().and_then(|s| s.reason.clone()).filter(|_| r.state() != RunState::Done)).collect::<Vec<Option<String>>>(),
         ),
         Column::new(
             "architecture".into(),
@@ -103,8 +90,8 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
     DataFrame::new(records.len(), columns)
 }
 
-/// Reads every run of `plan` from `store` and writes `results.parquet` and `results.csv`
-/// into the sweep directory, each atomically.
+/// Reads every run of `plan` from `store` (opened locked, by the manager that drives it) and
+/// writes `results.parquet` and `results.csv` into the sweep directory, each atomically.
 ///
 /// # Errors
 /// [`ResultsError::Store`] when the store cannot be read or a file cannot be written;
@@ -112,19 +99,24 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
 pub fn write_results(store: &RunStore, plan: &Plan) -> Result<ResultsPaths, ResultsError> {
     let records = store.records(plan)?;
     let mut frame = results_frame(&records)?;
-    let paths = ResultsPaths { parquet: store.dir().join(PARQUET), csv: store.dir().join(CSV) };
     let mut parquet = Vec::new();
     ParquetWriter::new(&mut parquet).finish(&mut frame)?;
-    write_atomic(&paths.parquet, &parquet)?;
     let mut csv = Vec::new();
     CsvWriter::new(&mut csv).finish(&mut frame)?;
-    write_atomic(&paths.csv, &csv)?;
-    Ok(paths)
+    Ok(ResultsPaths { parquet: store.write(layout::RESULTS_PARQUET, &parquet)?, csv: store.write(layout::RESULTS_CSV, &csv)? })
 }
 
-/// Whether a sweep directory holds a results table.
-pub fn has_results(dir: &Path) -> bool {
-    dir.join(PARQUET).is_file() && dir.join(names::PLAN).is_file()
+/// The results table of a sweep directory: `results.parquet`, else `results.csv`, if either exists.
+pub fn find(dir: &Path) -> Option<PathBuf> {
+    [layout::RESULTS_PARQUET, layout::RESULTS_CSV].iter().map(|name| dir.join(name)).find(|p| p.is_file())
+}
+
+/// The sweep directory whose results table `table` is, if it is one.
+pub fn sweep_of(table: &Path) -> Option<PathBuf> {
+    let name = table.file_name()?.to_str()?;
+    let dir = table.parent()?;
+    let is_results = name == layout::RESULTS_PARQUET || name == layout::RESULTS_CSV;
+    (is_results && dir.join(layout::PLAN).is_file()).then(|| dir.to_path_buf())
 }
 
 #[cfg(test)]
@@ -155,7 +147,7 @@ features = [128, 256]
             store.prepare(run).unwrap();
         }
         let done = &plan.runs[0];
-        std::fs::write(store.run_dir(&done.id).join(names::FINAL), r#"{"loss":0.25,"fvu":0.1,"l0":7.5,"flops":1e11}"#).unwrap();
+        std::fs::write(store.run(&done.id).final_metrics(), r#"{"loss":0.25,"fvu":0.1,"l0":7.5,"flops":1e11}"#).unwrap();
 
         let paths = write_results(&store, &plan).unwrap();
         let frame = results_frame(&store.records(&plan).unwrap()).unwrap();

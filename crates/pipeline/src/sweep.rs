@@ -1,0 +1,96 @@
+//! Stage 1, plan: a sweep spec read, expanded into runs and checked, with the directory its
+//! runs live in.
+
+use std::path::{Path, PathBuf};
+
+use saescale_sweep::store::layout;
+use saescale_sweep::{error_chain, Plan, RunStore, SweepSpec};
+
+use crate::{Error, Result};
+
+/// A planned sweep: its spec, the runs it expands to and its directory.
+#[derive(Debug, Clone)]
+pub struct Sweep {
+    /// The spec as parsed.
+    pub spec: SweepSpec,
+    /// Every run, resolved, with its content-hash id.
+    pub plan: Plan,
+    /// The sweep directory (`runs/<name>` unless given).
+    pub dir: PathBuf,
+}
+
+impl Sweep {
+    /// Reads the spec at `path`, plans it and opens its data source once, so that a source
+    /// every run would fail on (a missing shard directory, a `d_in` that does not match the
+    /// manifest) is one error now. `dir` defaults to `runs/<name>`.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] for a missing or unreadable spec; [`Error::Sweep`] with a spec error
+    /// (file, line, column) for anything wrong in it, the data source included.
+    pub fn load(path: &Path, dir: Option<PathBuf>) -> Result<Sweep> {
+        let spec = SweepSpec::from_file(path).map_err(|error| match error {
+            // Its only I/O is reading the spec: a missing or unreadable spec is bad input.
+            saescale_sweep::Error::Io { .. } => Error::bad_input(error_chain(&error)),
+            other => other.into(),
+        })?;
+        let plan = Plan::new(&spec)?;
+        spec.check_data_source().map_err(saescale_sweep::Error::from)?;
+        let dir = dir.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name));
+        Ok(Sweep { spec, plan, dir })
+    }
+
+    /// The sweep that `dir` holds, planned again from the spec it saved (`sweep.toml`).
+    ///
+    /// # Errors
+    /// [`Error::Sweep`] with [`saescale_sweep::Error::NoSweep`] when `dir` holds no sweep;
+    /// as [`Sweep::load`].
+    pub fn resume(dir: &Path) -> Result<Sweep> {
+        // Only a directory that holds a sweep may be resumed (never create one here).
+        RunStore::open(dir)?;
+        Sweep::load(&dir.join(layout::SPEC), Some(dir.to_path_buf()))
+    }
+
+    /// The sweep's name.
+    pub fn name(&self) -> &str {
+        &self.plan.name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = r#"name = "shards"
+[run.data]
+source = "shards"
+path = "no/such/dir"
+d_in = 64
+[run.sae]
+architecture = "relu"
+[run.train]
+batch_size = 256
+[sweep]
+budgets = [1e11]
+features = [128]
+"#;
+
+    #[test]
+    fn a_data_source_that_cannot_be_opened_is_one_spec_error_naming_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, SPEC).unwrap();
+        let error = Sweep::load(&path, None).unwrap_err();
+        assert!(error.is_bad_input(), "{error}");
+        let text = error.to_string();
+        assert!(text.contains("s.toml:4:1") && text.contains("no/such/dir") && text.contains("path = "), "{text}");
+    }
+
+    #[test]
+    fn a_missing_spec_is_bad_input_and_resume_needs_a_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = Sweep::load(&dir.path().join("none.toml"), None).unwrap_err();
+        assert!(error.is_bad_input() && error.to_string().contains("none.toml"), "{error}");
+        let error = Sweep::resume(dir.path()).unwrap_err();
+        assert!(error.is_bad_input() && error.to_string().contains("holds no sweep"), "{error}");
+    }
+}

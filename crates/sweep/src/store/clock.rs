@@ -1,0 +1,36 @@
+//! Timestamps and the host name the store records.
+
+use std::time::SystemTime;
+
+/// The current time as RFC 3339 in UTC, to the second, e.g. `2025-01-31T12:00:00Z`.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
+}
+
+/// This machine's host name (`unknown-host` if the system will not say).
+pub fn hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `buffer.len()` bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_seconds_in_utc() {
+        let now = now_rfc3339();
+        let parsed = humantime::parse_rfc3339(&now).unwrap();
+        let drift = SystemTime::now().duration_since(parsed).unwrap();
+        assert!(now.len() == 20 && now.ends_with('Z') && drift.as_secs() < 5, "{now}");
+        // `date -u -d @1700000000` → Tue Nov 14 22:13:20 UTC 2023.
+        let known = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+        assert_eq!(humantime::format_rfc3339_seconds(known).to_string(), "2023-11-14T22:13:20Z");
+    }
+}
