@@ -50,16 +50,37 @@ pub trait OnBackend {
 /// Runs `job` on the backend for `device`.
 ///
 /// # Errors
-/// A bad-input error when CUDA is asked for in a build without the `cuda` feature.
+/// A bad-input error when CUDA is asked for in a build without the `cuda` feature, or where
+/// the NVIDIA driver or the device is missing ([`check_cuda`]).
 pub fn dispatch<J: OnBackend>(device: Device, job: J) -> anyhow::Result<J::Output> {
     match device {
         Device::Cpu => Ok(job.run::<burn::backend::Flex>(Default::default())),
         #[cfg(feature = "cuda")]
-        Device::Cuda(index) => Ok(job.run::<burn::backend::Cuda>(burn::backend::cuda::CudaDevice::new(index))),
+        Device::Cuda(index) => {
+            check_cuda(index)?;
+            Ok(job.run::<burn::backend::Cuda>(burn::backend::cuda::CudaDevice::new(index)))
+        }
         #[cfg(not(feature = "cuda"))]
         Device::Cuda(_) => Err(crate::exit::bad_input(
             "this saescale was built without CUDA support; rebuild with `cargo build --release --features cuda`",
         )),
+    }
+}
+
+/// Checks, before burn touches the device (its CUDA backend panics where the driver cannot be
+/// loaded), that the NVIDIA driver loads and `cuda:index` exists.
+///
+/// # Errors
+/// A bad-input error (exit 2) in one line: what is missing and what to do.
+#[cfg(feature = "cuda")]
+fn check_cuda(index: usize) -> anyhow::Result<()> {
+    let what_to_do = "use --device cpu, or run where an NVIDIA GPU and its driver are";
+    match saescale_sweep::gpus::cuda_driver() {
+        Err(reason) => Err(crate::exit::bad_input(format!("--device cuda:{index}: {reason}; {what_to_do}"))),
+        Ok(devices) if index >= devices => {
+            Err(crate::exit::bad_input(format!("--device cuda:{index}: the NVIDIA driver sees {devices} GPU(s), cuda:0 to cuda:{}; {what_to_do}", devices - 1)))
+        }
+        Ok(_) => Ok(()),
     }
 }
 

@@ -51,6 +51,7 @@ mod error;
 pub mod estimate;
 pub mod events;
 pub mod executor;
+pub mod gpus;
 mod lifecycle;
 pub mod plan;
 pub mod progress;

@@ -8,13 +8,15 @@ use saescale_sweep::plan::{format_bytes, format_duration, format_flops};
 use saescale_sweep::Plan;
 
 use super::run::ExecutorArgs;
+use crate::exit;
 
 /// Print the runs a sweep spec expands to, without running anything.
 ///
 /// For each run: its id (a hash of its training config), budget, feature count F, steps,
 /// tokens, FLOP (12·d·F per token), estimated wall time and estimated memory. Wall times come
 /// from the throughput `saescale bench` measured on this machine; without a measurement they
-/// are shown as unmeasured.
+/// are shown as unmeasured. A spec this machine cannot run (a GPU sweep on a laptop) is still
+/// planned, without estimates; a `--device` this machine cannot honour is an error.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The sweep spec (TOML).
@@ -33,8 +35,11 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     let sweep = Sweep::load(&args.spec, None)?;
     let estimate = sweep.estimate(&args.executor.overrides(), &args.executor.trainer()?, args.bench.as_deref())?;
-    if let Err(why) = &estimate.executor {
-        eprintln!("note: no time estimates, this machine cannot run the sweep as configured: {why}");
+    match &estimate.executor {
+        // A device asked for on the command line is a request for estimates on it.
+        Err(why) if args.executor.device.is_some() => return Err(exit::bad_input(why.clone())),
+        Err(why) => eprintln!("note: no time estimates, this machine cannot run the sweep as configured: {why}"),
+        Ok(_) => {}
     }
     if args.json {
         emit(&format!("{:#}\n", plan_json(&sweep.plan, &estimate)))?;

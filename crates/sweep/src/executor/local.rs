@@ -26,6 +26,7 @@ use tokio::process::{Child, Command};
 use saescale_spec::Exit;
 
 use super::{Executor, Job, Outcome, Placement, Stop};
+use crate::gpus::{cuda_driver, visible_gpus};
 use crate::spec::DeviceKind;
 use crate::store::{hostname, now_rfc3339, RunStore, ATTEMPT_HEADER};
 use crate::{Error, Result};
@@ -96,14 +97,22 @@ impl LocalConfig {
         zero("runs per GPU", request.runs_per_gpu)?;
         let use_cuda = match request.device {
             DeviceKind::Cpu => false,
-            DeviceKind::Auto => cuda_built && !gpus.is_empty(),
+            // A GPU listed without a driver that loads (CUDA_VISIBLE_DEVICES set on a machine
+            // without one) cannot train: auto falls back to the CPU.
+            DeviceKind::Auto => cuda_built && !gpus.is_empty() && cuda_driver().is_ok(),
             DeviceKind::Cuda if !cuda_built => {
                 return Err(Error::Executor("device cuda needs a saescale built with `--features cuda`".into()));
             }
-            DeviceKind::Cuda if gpus.is_empty() => {
-                return Err(Error::Executor("device cuda, but no GPU is visible (nvidia-smi, CUDA_VISIBLE_DEVICES)".into()));
+            DeviceKind::Cuda => {
+                let what_to_do = "use --device cpu (or device = \"cpu\" in the spec's [executor]), or run where an NVIDIA GPU and its driver are";
+                if let Err(reason) = cuda_driver() {
+                    return Err(Error::Executor(format!("device cuda, but {reason}; {what_to_do}")));
+                }
+                if gpus.is_empty() {
+                    return Err(Error::Executor(format!("device cuda, but no GPU is visible (nvidia-smi, CUDA_VISIBLE_DEVICES); {what_to_do}")));
+                }
+                true
             }
-            DeviceKind::Cuda => true,
         };
         let (device, slots) = if use_cuda {
             let runs_per_gpu = request.runs_per_gpu.unwrap_or(1);
@@ -144,31 +153,6 @@ impl LocalConfig {
         };
         format!("{} slot(s), {what}", self.slots)
     }
-}
-
-/// GPU ids visible to this process: `CUDA_VISIBLE_DEVICES` when set, else the GPUs the
-/// NVIDIA driver lists in `/proc/driver/nvidia/gpus`, else those `nvidia-smi -L` prints.
-pub fn visible_gpus() -> Vec<String> {
-    if let Ok(list) = std::env::var("CUDA_VISIBLE_DEVICES") {
-        let list = list.trim();
-        if list.is_empty() || list == "-1" || list == "none" {
-            return Vec::new();
-        }
-        return list.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-    }
-    let count = std::fs::read_dir("/proc/driver/nvidia/gpus").map(|d| d.count()).unwrap_or(0);
-    let count = if count > 0 {
-        count
-    } else {
-        std::process::Command::new("nvidia-smi")
-            .arg("-L")
-            .stderr(Stdio::null())
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map_or(0, |o| String::from_utf8_lossy(&o.stdout).lines().filter(|l| l.starts_with("GPU ")).count())
-    };
-    (0..count).map(|i| i.to_string()).collect()
 }
 
 /// Asks the local manager driving the sweep in `store` to stop gracefully, as Ctrl-C in its
