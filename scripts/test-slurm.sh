@@ -23,7 +23,10 @@ source "$SLURM_LOCAL_DIR/env.sh"
 
 start=$(date +%s)
 echo "==> Slurm tests (saescale-sweep: the readers; saescale: the CLI end to end)"
-# --workspace keeps the features of `cargo test --workspace`, so nothing is rebuilt. The tests
-# mostly wait on Slurm; run them all at once (the time-limit test alone takes ~90 s).
-cargo test --workspace --test slurm --test slurm_cli "$@" -- --test-threads=8
+# --workspace (and $SAESCALE_CARGO_FEATURES, as scripts/test.sh) keeps the features of the
+# test build, so nothing is rebuilt. The tests mostly wait on Slurm; run them all at once (the
+# time-limit test alone takes ~90 s).
+features=()
+[ -z "${SAESCALE_CARGO_FEATURES:-}" ] || features=(--features "$SAESCALE_CARGO_FEATURES")
+cargo test --workspace "${features[@]}" --test slurm --test slurm_cli "$@" -- --test-threads=8
 echo "==> Slurm tests took $(($(date +%s) - start)) s (cluster start-up not included)"

@@ -24,8 +24,12 @@ if ! "$venv/bin/python" -c "$have_packages" 2>/dev/null; then
 fi
 export SAESCALE_PYTHON="$venv/bin/python"
 
-echo "==> cargo test --workspace"
-cargo test --workspace
+# SAESCALE_CARGO_FEATURES (e.g. saescale/cuda, as CI sets it) builds and tests with those
+# features: CI tests its CUDA build on the CPU instead of compiling the workspace twice.
+features=()
+[ -z "${SAESCALE_CARGO_FEATURES:-}" ] || features=(--features "$SAESCALE_CARGO_FEATURES")
+echo "==> cargo test --workspace ${features[*]}"
+cargo test --workspace "${features[@]}"
 
 echo "==> Python tests (SAELens round trip)"
 target=$(cargo metadata --format-version 1 --no-deps | "$venv/bin/python" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')

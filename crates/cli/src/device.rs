@@ -75,7 +75,7 @@ pub fn dispatch<J: OnBackend>(device: Device, job: J) -> anyhow::Result<J::Outpu
 #[cfg(feature = "cuda")]
 fn check_cuda(index: usize) -> anyhow::Result<()> {
     let what_to_do = "use --device cpu, or run where an NVIDIA GPU and its driver are";
-    match saescale_sweep::gpus::cuda_driver() {
+    match saescale_sweep::machine::cuda_driver() {
         Err(reason) => Err(crate::exit::bad_input(format!("--device cuda:{index}: {reason}; {what_to_do}"))),
         Ok(devices) if index >= devices => {
             Err(crate::exit::bad_input(format!("--device cuda:{index}: the NVIDIA driver sees {devices} GPU(s), cuda:0 to cuda:{}; {what_to_do}", devices - 1)))

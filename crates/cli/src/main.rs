@@ -38,6 +38,8 @@ enum Command {
     Fit(cmd::fit::Args),
     /// Recommend the compute-optimal features, steps, loss and lr from a fit.
     Recommend(cmd::recommend::Args),
+    /// Compare one night (or sweep, or fit) with another; exit 1 when something regressed.
+    Compare(cmd::compare::Args),
     /// Work on activation shard directories (prepare: store the normalisation constant).
     Activations(cmd::activations::Args),
     /// Write a report: figures (SVG, PNG), their numbers (CSV), the run table and an HTML page.
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
         Command::Sweep(args) => cmd::sweep::run(args),
         Command::Fit(args) => cmd::fit::run(args),
         Command::Recommend(args) => cmd::recommend::run(args),
+        Command::Compare(args) => cmd::compare::run(args),
         Command::Activations(args) => cmd::activations::run(args),
         Command::Report(args) => cmd::report::run(args),
     };

@@ -184,3 +184,40 @@ fn the_stored_scale_is_used_and_bad_shards_are_named() {
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("nowhere"), "{}", stderr(&missing));
 }
+
+/// A sweep whose shard source every run would fail on is refused once, when planning (issue
+/// 18, item 6): exit 2 naming the spec's line and key and what is wrong, and no sweep
+/// directory is made.
+#[test]
+fn issue_18_a_sweep_with_a_bad_shard_source_stops_when_planning() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = shard_dir(root.path());
+    let spec = |path: &Path, d_in: usize| {
+        format!(
+            "name = \"bad-source\"\n[run.data]\nsource = \"shards\"\npath = \"{}\"\nd_in = {d_in}\n[run.sae]\narchitecture = \"relu\"\n\
+             [run.train]\nbatch_size = 64\n[sweep]\ngrid = [{{ features = 64, steps = 10 }}]\n",
+            path.display()
+        )
+    };
+    let cases = [
+        (spec(&dir, 48), "s.toml:5:1", vec!["d_in = 48", "have d = 32"]),
+        (spec(&root.path().join("nowhere"), D), "s.toml:4:1", vec!["nowhere", "No such file"]),
+    ];
+    for (text, place, needles) in cases {
+        let path = root.path().join("s.toml");
+        std::fs::write(&path, text).unwrap();
+        let sweep_dir = root.path().join("sweep");
+        for command in ["plan", "run"] {
+            let mut cmd = Command::new(BIN);
+            cmd.arg(command).arg(&path).current_dir(root.path());
+            if command == "run" {
+                cmd.arg("--dir").arg(&sweep_dir);
+            }
+            let result = output(&mut cmd);
+            let message = stderr(&result);
+            assert_eq!(result.status.code(), Some(2), "{command}: {message}");
+            assert!(message.contains(place) && needles.iter().all(|n| message.contains(n)), "{command}: {message}");
+            assert!(!sweep_dir.exists(), "{command} made the sweep directory");
+        }
+    }
+}

@@ -90,6 +90,10 @@ fn comparable(metrics: &Value) -> Value {
     for key in ["tokens_per_s", "wall_s", "elapsed_s"] {
         metrics.as_object_mut().unwrap().remove(key);
     }
+    // Peak memory is a measurement of the process, like the wall time, not of the run.
+    if let Some(provenance) = metrics.get_mut("provenance").and_then(Value::as_object_mut) {
+        provenance.remove("peak_rss_bytes");
+    }
     metrics
 }
 

@@ -13,6 +13,9 @@
 //!    [`fit()`] fits any table with named columns.
 //! 5. **report** — [`Sweep::report`] / [`report()`] draw the figures and the HTML page.
 //!
+//! Around them: [`Sweep::night`] puts a sweep's runs into a fresh directory per night, and
+//! [`compare::compare`] judges one night (or fit) against another.
+//!
 //! Design decisions:
 //! - The stages are plain functions over typed values, so a caller can loop: plan → execute →
 //!   fit → plan again from the fit (an adaptive sweep design re-centres the next budget's runs
@@ -42,6 +45,7 @@
 
 #![deny(missing_docs)]
 
+pub mod compare;
 mod error;
 mod estimate;
 mod execute;
@@ -54,4 +58,4 @@ pub use estimate::PlanEstimate;
 pub use execute::{Driver, Executed, ExecutorChoice, Overrides, Trainer};
 pub use fit::{fit, write_fit, Columns, FitRequest, LrRequest, SweepFit, YColumn};
 pub use report::{default_dir as default_report_dir, report, ReportOptions, Written};
-pub use sweep::Sweep;
+pub use sweep::{today, Sweep};

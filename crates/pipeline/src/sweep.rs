@@ -15,8 +15,10 @@ pub struct Sweep {
     pub spec: SweepSpec,
     /// Every run, resolved, with its content-hash id.
     pub plan: Plan,
-    /// The sweep directory (`runs/<name>` unless given).
+    /// The sweep directory (`runs/<name>` unless given; a night's is `<that>/nights/<date>`).
     pub dir: PathBuf,
+    /// The night it measures, `YYYY-MM-DD`, when it is one night of a nightly sweep.
+    pub night: Option<String>,
 }
 
 impl Sweep {
@@ -36,7 +38,7 @@ impl Sweep {
         let plan = Plan::new(&spec)?;
         spec.check_data_source().map_err(saescale_sweep::Error::from)?;
         let dir = dir.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name));
-        Ok(Sweep { spec, plan, dir })
+        Ok(Sweep { spec, plan, dir, night: None })
     }
 
     /// The sweep that `dir` holds, planned again from the spec it saved (`sweep.toml`).
@@ -54,6 +56,27 @@ impl Sweep {
     pub fn name(&self) -> &str {
         &self.plan.name
     }
+
+    /// The same sweep measured afresh on one night: its runs go to `<dir>/nights/<date>/`, a
+    /// sweep directory of its own, so nothing of an earlier night is reused or changed, while
+    /// within the night a second invocation skips what the night finished and resumes the rest.
+    ///
+    /// # Errors
+    /// [`Error::BadInput`] for a date that is not `YYYY-MM-DD`.
+    pub fn night(mut self, date: &str) -> Result<Sweep> {
+        let well_formed = date.len() == 10 && humantime::parse_rfc3339(&format!("{date}T00:00:00Z")).is_ok();
+        if !well_formed {
+            return Err(Error::bad_input(format!("--night {date:?}: expected a date as YYYY-MM-DD, e.g. {}", today())));
+        }
+        self.dir = self.dir.join(layout::NIGHTS).join(date);
+        self.night = Some(date.to_string());
+        Ok(self)
+    }
+}
+
+/// Today's date in UTC, `YYYY-MM-DD`: the default night.
+pub fn today() -> String {
+    saescale_sweep::store::now_rfc3339()[..10].to_string()
 }
 
 #[cfg(test)]
@@ -83,6 +106,21 @@ features = [128]
         assert!(error.is_bad_input(), "{error}");
         let text = error.to_string();
         assert!(text.contains("s.toml:4:1") && text.contains("no/such/dir") && text.contains("path = "), "{text}");
+    }
+
+    #[test]
+    fn a_night_is_a_directory_of_its_own_named_by_its_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(&path, SPEC.replace("source = \"shards\"\npath = \"no/such/dir\"", "source = \"synthetic\"")).unwrap();
+        let sweep = Sweep::load(&path, Some(dir.path().join("nightly"))).unwrap();
+        let night = sweep.clone().night("2026-12-01").unwrap();
+        assert_eq!(night.dir, dir.path().join("nightly/nights/2026-12-01"));
+        assert_eq!(night.night.as_deref(), Some("2026-12-01"));
+        for bad in ["2026-13-01", "yesterday", "2026-12-1", "../x"] {
+            assert!(sweep.clone().night(bad).unwrap_err().is_bad_input(), "{bad}");
+        }
+        assert!(sweep.night(&today()).is_ok());
     }
 
     #[test]

@@ -103,6 +103,62 @@ pub struct Dataset {
     pub table: Option<DataFrame>,
     /// Remarks for the page (e.g. a missing source table).
     pub notes: Vec<String>,
+    /// For the latest night of a nightly sweep: its history across nights.
+    pub history: Option<History>,
+}
+
+/// A nightly sweep's history, drawn next to its latest night: what each night measured, the
+/// night the latest was compared with, and which figures the trend rule flags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// The nights, oldest first (`YYYY-MM-DD`).
+    pub nights: Vec<String>,
+    /// The night the latest one was compared with (index into `nights`).
+    pub baseline: usize,
+    /// The relative loss tolerance, drawn as a band around the baseline.
+    pub loss_tolerance: f64,
+    /// The relative throughput drop tolerated.
+    pub throughput_drop: f64,
+    /// Each run's figures, night by night.
+    pub runs: Vec<RunHistory>,
+    /// The fit's exponents, night by night.
+    pub exponents: Vec<ExponentHistory>,
+    /// What the trend rule flags, and what the comparison with the baseline found.
+    pub findings: Vec<Finding>,
+}
+
+/// One run (matched by training config) across nights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunHistory {
+    /// The run id.
+    pub id: String,
+    /// Feature count F.
+    pub features: f64,
+    /// Held-out loss per night.
+    pub loss: Vec<Option<f64>>,
+    /// Tokens per second per night.
+    pub tokens_per_s: Vec<Option<f64>>,
+}
+
+/// A fitted exponent across nights.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExponentHistory {
+    /// `alpha`, `beta`, `a`, `b`.
+    pub name: String,
+    /// Value and 95% interval per night (`None` where a night has no fit).
+    pub values: Vec<Option<(f64, Option<[f64; 2]>)>>,
+}
+
+/// A line of the history's table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The run id, or `fit`.
+    pub subject: String,
+    /// The figure.
+    pub figure: String,
+    /// `regressed since DATE`, `suspicious (the last night only)`, or what the comparison with
+    /// the baseline says.
+    pub status: String,
 }
 
 impl Dataset {

@@ -140,6 +140,7 @@ fn load_sweep(dir: &Path, fit: Option<FitResult>) -> Result<Dataset> {
         fit,
         table: Some(frame),
         notes: Vec::new(),
+        history: None,
     })
 }
 
@@ -240,6 +241,7 @@ fn load_table(fit: FitResult, path: &Path, fit_path: &Path) -> Result<Dataset> {
         fit: Some(fit),
         table: Some(frame),
         notes: Vec::new(),
+        history: None,
     })
 }
 
@@ -282,6 +284,7 @@ fn fit_only(fit: FitResult, fit_path: &Path) -> Dataset {
         fit: Some(fit),
         table: None,
         notes: vec![note],
+        history: None,
     }
 }
 

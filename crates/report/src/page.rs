@@ -6,7 +6,7 @@
 use saescale_fit::stats::Spread;
 use saescale_fit::{FitResult, Recommendation};
 
-use crate::dataset::{Dataset, Kind};
+use crate::dataset::{Dataset, History, Kind};
 use crate::figures::Skipped;
 use crate::html::{base64, csp_hash, esc, frame_table, table, Cell};
 use crate::plot::{number, Figure};
@@ -64,6 +64,9 @@ pub fn render(data: &Dataset, input: &PageInput<'_>) -> String {
     for note in &data.notes {
         body.push_str(&format!("<p class=\"warn\">{}</p>", esc(note)));
     }
+    if let Some(history) = &data.history {
+        body.push_str(&history_section(history));
+    }
     if let Some(fit) = &data.fit {
         body.push_str(&fit_section(data, fit));
     }
@@ -96,6 +99,29 @@ pub fn render(data: &Dataset, input: &PageInput<'_>) -> String {
     )
 }
 
+/// A nightly sweep's history: the nights, the baseline of the latest, and what is flagged.
+fn history_section(history: &History) -> String {
+    let latest = history.nights.last().map_or("", String::as_str);
+    let mut out = format!(
+        "<section id=\"history\"><h2>History</h2><p>{} nights, {} to {}. This page shows the latest, {}, compared with the baseline night {}. \
+         A figure has regressed when it breaks its tolerance on the last two nights in a row against the median of the seven nights before each; \
+         a last night that breaks it alone is suspicious (shown, not failed).</p>\n",
+        history.nights.len(),
+        esc(history.nights.first().map_or("", String::as_str)),
+        esc(latest),
+        esc(latest),
+        esc(&history.nights[history.baseline])
+    );
+    if history.findings.is_empty() {
+        out.push_str("<p class=\"note\">Nothing regressed or suspicious.</p>");
+    } else {
+        let rows: Vec<Vec<Cell>> = history.findings.iter().map(|f| vec![Cell::text(&f.subject), Cell::text(&f.figure), Cell::text(&f.status)]).collect();
+        out.push_str(&table(&["run".into(), "figure".into(), "status".into()], &rows, true));
+    }
+    out.push_str("</section>\n");
+    out
+}
+
 fn header(data: &Dataset) -> String {
     let mut out = format!("<header><h1>Scaling report: {}</h1>", esc(&data.title));
     if let Some(d) = &data.description {
@@ -113,6 +139,9 @@ fn header(data: &Dataset) -> String {
 
 fn nav(data: &Dataset) -> String {
     let mut links = Vec::new();
+    if data.history.is_some() {
+        links.push(("history", "History"));
+    }
     if data.fit.is_some() {
         links.push(("fit", "Fitted law"));
         links.push(("recommendation", "Recommendation"));

@@ -31,6 +31,8 @@ pub fn step_throughput<B: Backend>(
     precision: Precision,
     device: &B::Device,
 ) -> Result<StepThroughput> {
+    // The peak of this size alone (where the system can reset it), not of the sizes before.
+    let peak_is_this_sizes = crate::memory::reset_peak_rss();
     let mut spec = bench_spec(d_in, features, batch_size, warmup + steps);
     spec.precision = Some(precision);
     let mut trainer = Trainer::<B>::new(&spec, device)?;
@@ -54,6 +56,7 @@ pub fn step_throughput<B: Backend>(
         precision,
         tokens_per_s,
         gflops: compute::flops_per_token(d_in, features) * tokens_per_s / 1e9,
+        peak_rss_bytes: crate::memory::peak_rss_bytes().filter(|_| peak_is_this_sizes),
     })
 }
 
@@ -117,5 +120,9 @@ mod tests {
         let implied = 12.0 * 16.0 * 64.0 * result.tokens_per_s / 1e9;
         assert!((result.gflops - implied).abs() < 1e-9 * implied.max(1.0));
         assert!(matmul_peak_gflops::<Cpu>(&[32], 1, &device()) > 0.0);
+        // The weights, Adam's moments and a batch are resident while the size is timed.
+        if let Some(peak) = result.peak_rss_bytes {
+            assert!(peak >= 4 * (2 * 16 * 64) as u64, "{peak}");
+        }
     }
 }

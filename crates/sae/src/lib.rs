@@ -31,6 +31,7 @@ pub mod export;
 mod fs;
 mod init;
 pub mod loss;
+pub mod memory;
 pub mod model;
 pub mod optim;
 pub mod precision;

@@ -16,7 +16,7 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use saescale_spec::atomic::{write_atomic, write_json_atomic};
 use saescale_spec::layout::RunDir;
-use saescale_spec::{compute, FinalMetrics, RunSpec, StepMetrics};
+use saescale_spec::{compute, FinalMetrics, Provenance, RunSpec, StepMetrics};
 
 use crate::export::export_saelens;
 use crate::fs::read_json;
@@ -75,7 +75,8 @@ pub struct Silent;
 impl Observer for Silent {}
 
 /// Trains the run `spec` in directory `out` on `device`, resuming from its checkpoint if it
-/// has one. Raising `stop` (e.g. from a SIGTERM handler) makes it checkpoint and return
+/// has one; `final.json` records `provenance` with the process's peak memory filled in.
+/// Raising `stop` (e.g. from a SIGTERM handler) makes it checkpoint and return
 /// [`Outcome::Interrupted`] after the current step.
 ///
 /// # Errors
@@ -85,6 +86,7 @@ pub fn train<B: Backend>(
     spec: &RunSpec,
     out: &Path,
     device: &B::Device,
+    provenance: &Provenance,
     observer: &mut dyn Observer,
     stop: &AtomicBool,
 ) -> Result<Outcome> {
@@ -140,7 +142,8 @@ pub fn train<B: Backend>(
     observer.evaluating();
     let evaluation = trainer.evaluate()?;
     export_saelens(trainer.sae(), trainer.scale(), &dir.saelens(), spec.name.as_deref())?;
-    let metrics = final_metrics(&spec, &evaluation, trainer.dead_fraction(), trainer.scale(), wall_s);
+    let mut metrics = final_metrics(&spec, &evaluation, trainer.dead_fraction(), trainer.scale(), wall_s);
+    metrics.provenance = Some(Provenance { peak_rss_bytes: crate::memory::peak_rss_bytes(), ..provenance.clone() });
     write_json_atomic(&dir.final_metrics(), &metrics).map_err(Error::io(dir.final_metrics()))?;
     Ok(Outcome::Finished(metrics))
 }
@@ -183,6 +186,7 @@ fn final_metrics(spec: &RunSpec, evaluation: &Evaluation, dead_fraction: f64, sc
         wall_s: Some(wall_s),
         eval_rows: Some(evaluation.rows),
         scale: Some(scale),
+        provenance: None,
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 
 use burn::backend::Flex;
 use saescale_sae::{train, Outcome, Silent};
-use saescale_spec::RunSpec;
+use saescale_spec::{Precision, Provenance, RunSpec};
 
 /// Held-out FVU and L0 of a finished run.
 struct Heldout {
@@ -40,7 +40,7 @@ checkpoint_every_steps = 100000
     );
     let spec = RunSpec::from_toml_str(&text).unwrap();
     let out = tempfile::tempdir().unwrap();
-    let outcome = train::<Flex>(&spec, out.path(), &Default::default(), &mut Silent, &AtomicBool::new(false)).unwrap();
+    let outcome = train::<Flex>(&spec, out.path(), &Default::default(), &provenance(), &mut Silent, &AtomicBool::new(false)).unwrap();
     let Outcome::Finished(metrics) = outcome else { panic!("{outcome:?}") };
     let weights = std::fs::read(out.path().join("checkpoint/sae/sae_weights.safetensors")).unwrap();
     let heldout = Heldout { fvu: metrics.fvu.expect("the trainer writes the FVU"), l0: metrics.l0.expect("the trainer writes L0") };
@@ -67,4 +67,8 @@ fn relu_in_bf16_matches_f32() {
 #[test]
 fn topk_in_bf16_matches_f32() {
     agree("architecture = \"topk\"\nk = 8");
+}
+
+fn provenance() -> Provenance {
+    Provenance::of_this_build("cpu".into(), Precision::F32, 1, "test".into())
 }

@@ -11,7 +11,7 @@ use burn::tensor::Tensor;
 use saescale_data::{SyntheticSource, Split};
 use saescale_sae::tensors::TensorFile;
 use saescale_sae::{train, Outcome, Silent};
-use saescale_spec::RunSpec;
+use saescale_spec::{Precision, Provenance, RunSpec};
 
 const D_IN: usize = 32;
 const TRUE_FEATURES: usize = 64;
@@ -49,7 +49,7 @@ fn best_cosines(features: usize) -> Vec<f32> {
     let spec = RunSpec::from_toml_str(&run_file(features)).unwrap().resolve().unwrap();
     let out = tempfile::tempdir().unwrap();
     let device = Default::default();
-    let outcome = train::<Flex>(&spec, out.path(), &device, &mut Silent, &AtomicBool::new(false)).unwrap();
+    let outcome = train::<Flex>(&spec, out.path(), &device, &provenance(), &mut Silent, &AtomicBool::new(false)).unwrap();
     assert!(matches!(outcome, Outcome::Finished(_)), "{outcome:?}");
 
     let weights = out.path().join("checkpoint/sae/sae_weights.safetensors");
@@ -95,4 +95,8 @@ fn an_sae_with_too_few_latents_cannot_recover_them() {
     let cosines = best_cosines(4);
     eprintln!("F = 4: best cosines {cosines:.3?}");
     assert!(mean(&cosines) < 0.7, "mean best cosine {} with only 4 latents: {cosines:.3?}", mean(&cosines));
+}
+
+fn provenance() -> Provenance {
+    Provenance::of_this_build("cpu".into(), Precision::F32, 1, "test".into())
 }

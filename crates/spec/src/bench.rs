@@ -46,6 +46,10 @@ pub struct StepThroughput {
     pub tokens_per_s: f64,
     /// Achieved FLOP/s counting `12·d·F` per token ([`crate::compute`]), in units of 1e9.
     pub gflops: f64,
+    /// Peak resident memory of the process while this size was set up and timed, bytes
+    /// (Linux), where known.
+    #[serde(default)]
+    pub peak_rss_bytes: Option<u64>,
 }
 
 fn f32_precision() -> Precision {

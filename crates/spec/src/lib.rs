@@ -46,5 +46,5 @@ mod run;
 
 pub use error::{error_chain, Error, Result};
 pub use exit::Exit;
-pub use records::{FinalMetrics, StepMetrics};
+pub use records::{FinalMetrics, Provenance, StepMetrics};
 pub use run::{Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TrainSpec};

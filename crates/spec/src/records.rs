@@ -10,6 +10,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::Precision;
+
+/// saescale's version, as built.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The git commit saescale was built from (12 hex digits), or `unknown` outside a git checkout.
+pub const GIT_COMMIT: &str = env!("SAESCALE_GIT_COMMIT");
+
 /// Metrics of one logged training step: one line of `metrics.jsonl`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
@@ -99,6 +106,41 @@ pub struct FinalMetrics {
     /// The normalisation constant `s` (inputs were `s·x`; the export folds it in).
     #[serde(default)]
     pub scale: Option<f64>,
+    /// Which build trained it, where and how, and its peak memory: what a comparison of two
+    /// nights needs to tell a regression of the code from a change of the machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Provenance>,
+}
+
+/// Where and how a run trained, recorded in its `final.json`. A resumed run records its last
+/// session: the build, machine and peak memory of the process that finished it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// saescale's version ([`VERSION`]).
+    pub version: String,
+    /// The git commit of the build ([`GIT_COMMIT`]), `unknown` outside a git checkout.
+    pub commit: String,
+    /// The device, with its model: `cpu (AMD EPYC 7B13)` or `cuda:0 (NVIDIA H200)`.
+    pub device: String,
+    /// Precision of the matmuls.
+    pub precision: Precision,
+    /// CPU threads of the matmuls.
+    pub threads: usize,
+    /// Host name.
+    pub host: String,
+    /// Peak resident memory of the trainer process, bytes (Linux's `VmHWM`), where known.
+    #[serde(default)]
+    pub peak_rss_bytes: Option<u64>,
+    /// Peak device memory, bytes, where the backend reports it.
+    #[serde(default)]
+    pub peak_device_bytes: Option<u64>,
+}
+
+impl Provenance {
+    /// This build's provenance on `device` (peak memory still unknown).
+    pub fn of_this_build(device: String, precision: Precision, threads: usize, host: String) -> Self {
+        Provenance { version: VERSION.into(), commit: GIT_COMMIT.into(), device, precision, threads, host, peak_rss_bytes: None, peak_device_bytes: None }
+    }
 }
 
 #[cfg(test)]
@@ -111,6 +153,7 @@ mod tests {
         assert_eq!((line.step, line.loss, line.tokens), (3, Some(0.5), None));
         let done: FinalMetrics = serde_json::from_str("{}").unwrap();
         assert_eq!(done, FinalMetrics::default());
+        assert!(!serde_json::to_string(&done).unwrap().contains("provenance"));
     }
 
     #[test]
@@ -122,5 +165,17 @@ mod tests {
         assert_eq!(serde_json::from_str::<StepMetrics>(&text).unwrap(), line);
         let relu = StepMetrics { step: 1, ..StepMetrics::default() };
         assert!(!serde_json::to_string(&relu).unwrap().contains("auxk"));
+    }
+}
+
+#[cfg(test)]
+mod build_tests {
+    use super::*;
+
+    #[test]
+    fn the_build_knows_its_commit_or_says_it_does_not() {
+        assert!(GIT_COMMIT == "unknown" || (GIT_COMMIT.len() == 12 && GIT_COMMIT.bytes().all(|b| b.is_ascii_hexdigit())), "{GIT_COMMIT}");
+        let here = Provenance::of_this_build("cpu".into(), Precision::F32, 2, "host".into());
+        assert_eq!((here.version.as_str(), here.peak_rss_bytes), (env!("CARGO_PKG_VERSION"), None));
     }
 }

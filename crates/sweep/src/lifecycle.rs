@@ -104,12 +104,13 @@ pub(crate) fn requeue(store: &RunStore, id: &RunId, status: &mut RunStatus, why:
     store.write_status(id, status)
 }
 
-/// An attempt starts on `host` (the device and pid follow once it runs).
+/// An attempt starts on `host` (the device and pid follow once it runs), managed by this build.
 pub(crate) fn start(status: &mut RunStatus, host: String) {
     status.state = RunState::Running;
     status.reason = None;
     status.started_at = Some(now_rfc3339());
     status.host = Some(host);
+    status.build = Some(format!("{} ({})", saescale_spec::records::VERSION, saescale_spec::records::GIT_COMMIT));
     status.pid = None;
 }
 

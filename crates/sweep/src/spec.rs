@@ -39,6 +39,12 @@
 //! sbatch = ["--qos=high"]              # more #SBATCH options
 //! setup = "module load cuda/12.4"      # shell lines run before each trainer
 //! poll_seconds = 30                    # longest pause between two looks at the queue
+//!
+//! [nightly]                            # `saescale compare` of two nights; flags override
+//! loss_relative = 0.01                 # held-out loss and FVU may rise 1% (or 2σ of seeds)
+//! throughput_drop = 0.15               # tokens/s may drop 15%
+//! memory_rise = 0.10                   # peak memory may grow 10%
+//! target_compute = 1e18                # where F*, S*, L* are compared (default 10× the largest budget)
 //! ```
 //!
 //! `[run]` is checked by the spec crate's own [`RunSpec`] type (the same `deny_unknown_fields`
@@ -73,6 +79,8 @@ pub struct SweepSpec {
     pub axes: Axes,
     /// How the runs are executed, unless the command line says otherwise.
     pub executor: ExecutorSpec,
+    /// Tolerances of `saescale compare` for this sweep's nights, unless the command line says otherwise.
+    pub nightly: NightlySpec,
     /// Where the spec came from.
     path: PathBuf,
     /// The spec's text, for error positions.
@@ -143,6 +151,68 @@ pub struct ExecutorSpec {
     /// Settings of the Slurm executor (`[executor.slurm]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm: Option<SlurmSpec>,
+}
+
+/// The `[nightly]` table: how `saescale compare` judges one night of this sweep against
+/// another. Every field is optional (the command line overrides it); defaults are the
+/// comparison's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NightlySpec {
+    /// Held-out loss and FVU may rise by this fraction (default 0.01), or by `seed_sigmas`
+    /// of the seed spread when the sweep has several seeds, whichever is larger.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_relative: Option<Tolerance>,
+    /// Multiples of the baseline's seed standard deviation a loss may rise by (default 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed_sigmas: Option<Tolerance>,
+    /// Training throughput may drop by this fraction (default 0.15).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub throughput_drop: Option<Tolerance>,
+    /// Peak memory may grow by this fraction (default 0.10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_rise: Option<Tolerance>,
+    /// L0 may move by this many active latents per token, either way (default 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l0_absolute: Option<Tolerance>,
+    /// The dead fraction may rise by this much (default 0.02).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_fraction_absolute: Option<Tolerance>,
+    /// Compute at which the fitted optima F*(C), S*(C), L*(C) are compared (default: 10× the
+    /// largest fitted budget).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_compute: Option<Budget>,
+}
+
+/// A tolerance: a finite number ≥ 0 (0 asks for exact equality).
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Serialize)]
+#[serde(transparent)]
+pub struct Tolerance(pub f64);
+
+impl<'de> Deserialize<'de> for Tolerance {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct ToleranceVisitor;
+        impl Visitor<'_> for ToleranceVisitor {
+            type Value = Tolerance;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number >= 0")
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Tolerance, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Tolerance, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Tolerance, E> {
+                if v >= 0.0 && v.is_finite() {
+                    Ok(Tolerance(v))
+                } else {
+                    Err(E::invalid_value(de::Unexpected::Float(v), &self))
+                }
+            }
+        }
+        deserializer.deserialize_any(ToleranceVisitor)
+    }
 }
 
 /// Executors a spec can name.
@@ -349,6 +419,8 @@ struct SweepFile {
     sweep: Spanned<Axes>,
     #[serde(default)]
     executor: ExecutorSpec,
+    #[serde(default)]
+    nightly: NightlySpec,
 }
 
 impl SweepSpec {
@@ -393,6 +465,7 @@ impl SweepSpec {
             template: file.run,
             axes: file.sweep.into_inner(),
             executor: file.executor,
+            nightly: file.nightly,
             path: path.to_path_buf(),
             text: text.to_string(),
         };
@@ -436,21 +509,25 @@ impl SweepSpec {
     /// error at planning time instead of a failure of every run.
     ///
     /// # Errors
-    /// A [`SpecError`] pointing at the `[run.data]` key that is wrong (`d_in` for a width that
-    /// does not match, else `path` for shards), with the data error and its causes.
+    /// A [`SpecError`] pointing at the `[run.data]` key that is wrong: `d_in` when it is not
+    /// the manifest's width, else `path`, with the data error and its causes.
     pub fn check_data_source(&self) -> std::result::Result<(), SpecError> {
-        let data = &self.template.0.data;
         // A synthetic source has nothing to open (its settings are checked with the plan).
-        if !matches!(data, saescale_data::DataConfig::Shards(_)) {
-            return Ok(());
+        let saescale_data::DataConfig::Shards(shards) = &self.template.0.data else { return Ok(()) };
+        let at = |key: &str, message: String| {
+            let span = self.key_span(&["run", "data", key]).or_else(|| self.key_span(&["run", "data"]));
+            self.error(span, message)
+        };
+        let cannot_open = |error: saescale_data::Error| format!("the activation source cannot be opened: {}", crate::error_chain(&error));
+        let manifest = saescale_data::shards::Manifest::read(&shards.path).map_err(|e| at("path", cannot_open(e)))?;
+        if manifest.d != shards.d_in {
+            return Err(at(
+                "d_in",
+                format!("the activations in {} have d = {} (their manifest says so), but d_in = {}", shards.path.display(), manifest.d, shards.d_in),
+            ));
         }
         for split in [saescale_data::Split::Train, saescale_data::Split::Heldout] {
-            if let Err(error) = saescale_data::open(data, split) {
-                let message = format!("the activation source cannot be opened: {}", crate::error_chain(&error));
-                let key = if message.contains("d_in") { "d_in" } else { "path" };
-                let span = self.key_span(&["run", "data", key]).or_else(|| self.key_span(&["run", "data"]));
-                return Err(self.error(span, message));
-            }
+            saescale_data::open(&self.template.0.data, split).map_err(|e| at("path", cannot_open(e)))?;
         }
         Ok(())
     }

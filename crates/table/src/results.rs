@@ -9,12 +9,15 @@
 //!   planned from, empty for grid points), `flops` (12·d·F·steps·batch, from
 //!   `saescale_spec::compute`, the one place FLOP are counted);
 //! - final metrics from `final.json` (empty until the run is done): `loss`, `mse`, `fvu`,
-//!   `l1`, `l0`, `dead_fraction`, `wall_s`.
+//!   `l1`, `l0`, `dead_fraction`, `wall_s`, `tokens_per_s`;
+//! - provenance from `final.json` (empty for runs that do not record it): `peak_rss_bytes`,
+//!   `peak_device_bytes`, `saescale_version`, `git_commit`, `device`, `precision`,
+//!   `threads`, `host`.
 
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use saescale_spec::{Architecture, FinalMetrics};
+use saescale_spec::{Architecture, FinalMetrics, Provenance};
 use saescale_sweep::store::{layout, RunRecord, RunState};
 use saescale_sweep::{Plan, RunStore};
 
@@ -51,7 +54,7 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
     let metric = |f: &dyn Fn(&FinalMetrics) -> Option<f64>| {
         records.iter().map(|r| r.final_metrics.as_ref().and_then(f)).collect::<Vec<Option<f64>>>()
     };
-    let columns = vec![
+    let mut columns = vec![
         Column::new("id".into(), text(&|r| r.run.id.to_string())),
         Column::new("name".into(), text(&|r| r.run.spec.name.clone().unwrap_or_default())),
         Column::new("state".into(), text(&|r| r.state().as_str().to_string())),
@@ -86,8 +89,29 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
         Column::new("l0".into(), metric(&|m| m.l0)),
         Column::new("dead_fraction".into(), metric(&|m| m.dead_fraction)),
         Column::new("wall_s".into(), metric(&|m| m.wall_s)),
+        Column::new("tokens_per_s".into(), metric(&|m| m.tokens_per_s)),
     ];
+    columns.extend(provenance_columns(records));
     DataFrame::new(records.len(), columns)
+}
+
+/// The provenance columns: which build trained each run, where and how, and its peak memory.
+fn provenance_columns(records: &[RunRecord]) -> Vec<Column> {
+    fn of(r: &RunRecord) -> Option<&Provenance> {
+        r.final_metrics.as_ref().and_then(|m| m.provenance.as_ref())
+    }
+    let bytes = |f: fn(&Provenance) -> Option<u64>| records.iter().map(|r| of(r).and_then(f)).collect::<Vec<Option<u64>>>();
+    let text = |f: fn(&Provenance) -> String| records.iter().map(|r| of(r).map(f)).collect::<Vec<Option<String>>>();
+    vec![
+        Column::new("peak_rss_bytes".into(), bytes(|p| p.peak_rss_bytes)),
+        Column::new("peak_device_bytes".into(), bytes(|p| p.peak_device_bytes)),
+        Column::new("saescale_version".into(), text(|p| p.version.clone())),
+        Column::new("git_commit".into(), text(|p| p.commit.clone())),
+        Column::new("device".into(), text(|p| p.device.clone())),
+        Column::new("precision".into(), text(|p| p.precision.as_str().to_string())),
+        Column::new("threads".into(), records.iter().map(|r| of(r).map(|p| p.threads as u64)).collect::<Vec<Option<u64>>>()),
+        Column::new("host".into(), text(|p| p.host.clone())),
+    ]
 }
 
 /// Reads every run of `plan` from `store` (opened locked, by the manager that drives it) and

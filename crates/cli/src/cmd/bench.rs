@@ -8,6 +8,7 @@ use saescale_sae::bench::{matmul_peak_gflops, step_throughput};
 use saescale_spec::atomic::write_atomic;
 use saescale_spec::bench::{default_path, BenchReport};
 use saescale_spec::{Exit, Precision};
+use saescale_sweep::plan::format_bytes;
 
 use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
 use crate::exit;
@@ -16,9 +17,9 @@ use crate::exit;
 ///
 /// Times the real training step (relu SAE, Anthropic recipe: forward, hand-written backward,
 /// global-norm clipping, Adam) on batches already in device memory, after warm-up steps, and
-/// the best square f32 matmul rate through the same backend. Prints a table (or JSON with
-/// --json) and saves the JSON to the cache (see --save) so that `saescale plan` can estimate
-/// wall times.
+/// the best square f32 matmul rate through the same backend, with the process's peak resident
+/// memory for each size. Prints a table (or JSON with --json) and saves the JSON to the cache
+/// (see --save) so that `saescale plan` can estimate wall times.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to measure: cpu, cuda or cuda:N.
@@ -116,17 +117,18 @@ fn print_table(report: &BenchReport) {
     let peak = report.matmul_peak_gflops.unwrap_or(f64::NAN);
     let threads = report.threads.map_or_else(|| "?".to_string(), |t| t.to_string());
     println!("device {}, {threads} threads, measured f32 matmul peak {peak:.1} GFLOP/s", report.device);
-    println!("{:>6} {:>9} {:>6} {:>9} {:>12} {:>9} {:>8}", "d_in", "features", "batch", "precision", "tokens/s", "GFLOP/s", "% peak");
+    println!("{:>6} {:>9} {:>6} {:>9} {:>12} {:>9} {:>8} {:>11}", "d_in", "features", "batch", "precision", "tokens/s", "GFLOP/s", "% peak", "peak RSS");
     for r in &report.results {
         println!(
-            "{:>6} {:>9} {:>6} {:>9} {:>12.0} {:>9.1} {:>7.1}%",
+            "{:>6} {:>9} {:>6} {:>9} {:>12.0} {:>9.1} {:>7.1}% {:>11}",
             r.d_in,
             r.features,
             r.batch_size,
-            format!("{:?}", r.precision).to_lowercase(),
+            r.precision.as_str(),
             r.tokens_per_s,
             r.gflops,
-            100.0 * r.gflops / peak
+            100.0 * r.gflops / peak,
+            r.peak_rss_bytes.map_or_else(|| "-".to_string(), format_bytes)
         );
     }
 }

@@ -11,18 +11,22 @@ use crate::exit;
 
 /// Write a report: publication figures, the numbers behind them, and one HTML page.
 ///
-/// INPUT is a sweep directory (its runs, results table and fit.json) or a fit.json written by
-/// `saescale fit` (the table it names is read again for the points). The report directory gets,
-/// for each figure, an SVG, a PNG at --dpi and a CSV of the numbers drawn; the run table as
-/// runs.parquet and runs.csv; a copy of the fit; and index.html, one self-contained page (no
-/// network) with the fitted law, the recommendation, the figures, failed runs and the spec.
+/// INPUT is a sweep directory (its runs, results table and fit.json), a nightly sweep's
+/// directory (its latest night, with a history across nights: each run's loss and throughput
+/// and the fit's exponents night by night, and what regressed since which night), or a fit.json
+/// written by `saescale fit` (the table it names is read again for the points). The report
+/// directory gets, for each figure, an SVG, a PNG at --dpi and a CSV of the numbers drawn; the
+/// run table as runs.parquet and runs.csv; a copy of the fit; and index.html, one
+/// self-contained page (no network) with the fitted law, the recommendation, the figures, failed
+/// runs and the spec.
 ///
 /// Figures: loss vs compute with the frontier and fitted L*(C); IsoFLOP curves; F*(C) and
 /// S*(C) with power laws and CI bands; L0 and dead features vs F; training curves; fit
-/// residuals; the learning-rate law (when fitted). Fonts are embedded: no system font is used.
+/// residuals; the learning-rate law (when fitted); for a nightly sweep, loss and throughput
+/// across nights and the exponents across nights. Fonts are embedded: no system font is used.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Sweep directory or fit.json.
+    /// Sweep directory, nightly sweep directory or fit.json.
     pub input: PathBuf,
     /// Report directory [default: reports/<sweep or fit name>].
     #[arg(long)]
@@ -36,6 +40,10 @@ pub struct Args {
     /// Recommend for this size X (SAE features): the budget at which it is optimal.
     #[arg(long)]
     pub features: Option<f64>,
+    /// For a nightly sweep's directory: the night (YYYY-MM-DD) the latest night is compared
+    /// with [default: the night before the latest].
+    #[arg(long, value_name = "NIGHT")]
+    pub baseline: Option<String>,
 }
 
 /// Runs the command; returns the exit code.
@@ -46,7 +54,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         (None, None) => None,
     };
     let options = ReportOptions { dpi: args.dpi, target };
-    let (written, _) = report(&args.input, &options, args.out.as_deref())?;
+    let (written, _) = report(&args.input, &options, args.out.as_deref(), args.baseline.as_deref())?;
     say_written(&written, options.dpi);
     Ok(Exit::Ok)
 }

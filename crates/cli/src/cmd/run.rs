@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use saescale_pipeline::{Driver, Executed, Overrides, ReportOptions, Sweep, SweepFit, Trainer};
+use saescale_pipeline::{today, Driver, Executed, Overrides, ReportOptions, Sweep, SweepFit, Trainer};
 use saescale_spec::Exit;
 use saescale_sweep::plan::{format_duration, format_flops};
 use saescale_sweep::spec::{DeviceKind, ExecutorKind};
@@ -36,6 +36,11 @@ pub struct Args {
     /// The sweep directory [default: runs/<name> from the spec].
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// Measure the sweep afresh for one night: every run trains into <dir>/nights/DATE/
+    /// (default: today, UTC), reusing nothing of earlier nights; running again the same night
+    /// resumes it. Judge a night with `saescale compare`.
+    #[arg(long, value_name = "DATE", num_args = 0..=1, default_missing_value = "today")]
+    pub night: Option<String>,
     #[command(flatten)]
     pub executor: ExecutorArgs,
 }
@@ -150,7 +155,11 @@ impl ExecutorArgs {
 
 /// Runs the command; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let sweep = Sweep::load(&args.spec, args.dir.clone())?;
+    let mut sweep = Sweep::load(&args.spec, args.dir.clone())?;
+    if let Some(night) = &args.night {
+        let date = if night == "today" { today() } else { night.clone() };
+        sweep = sweep.night(&date)?;
+    }
     let exit = drive(&sweep, &args.executor)?;
     if exit != Exit::Ok || args.executor.detach {
         return Ok(exit);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use burn::tensor::backend::Backend;
 use saescale_sae::{train, Outcome};
-use saescale_spec::{Exit, Precision, RunSpec};
+use saescale_spec::{Exit, Precision, Provenance, RunSpec};
 
 use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
 use crate::exit;
@@ -103,9 +103,28 @@ impl OnBackend for TrainJob<'_> {
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
         let label = self.spec.name.clone().unwrap_or_else(|| self.args.out.display().to_string());
         let mut progress = TrainProgress::new(label, self.args.quiet);
-        let outcome = train::<B>(&self.spec, &self.args.out, &device, &mut progress, self.stop)
+        let provenance = Provenance::of_this_build(
+            describe(self.args.device),
+            self.spec.precision.unwrap_or(Precision::F32),
+            rayon::current_num_threads(),
+            saescale_sweep::machine::hostname(),
+        );
+        let outcome = train::<B>(&self.spec, &self.args.out, &device, &provenance, &mut progress, self.stop)
             .with_context(|| format!("run {}", self.args.out.display()))?;
         progress.finish();
         Ok(outcome)
+    }
+}
+
+/// The device with its model, for the run's provenance: `cpu (AMD EPYC 7B13)`, `cuda:0 (NVIDIA H200)`.
+fn describe(device: Device) -> String {
+    use saescale_sweep::machine::{cpu_model, cuda_device_name};
+    let model = match device {
+        Device::Cpu => cpu_model(),
+        Device::Cuda(index) => cuda_device_name(index),
+    };
+    match model {
+        Some(model) => format!("{device} ({model})"),
+        None => device.to_string(),
     }
 }

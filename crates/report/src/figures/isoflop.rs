@@ -417,6 +417,7 @@ mod tests {
             fit: Some(result),
             table: None,
             notes: Vec::new(),
+            history: None,
         }
     }
 

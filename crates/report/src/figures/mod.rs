@@ -9,6 +9,8 @@
 //! | `training_curves` | training loss vs tokens of every run, coloured by F | metrics.jsonl |
 //! | `residuals` | observed / fitted − 1 vs compute | parametric fit and runs |
 //! | `lr_law` | per-budget optimal learning rates and lr*(C) with CI band | fit with an lr law |
+//! | `history_loss`, `history_throughput` | each run's loss, tokens/s across nights as a ratio to the baseline night | a nightly sweep |
+//! | `history_exponents` | α, β, a, b of each night's fit with CI bands | a nightly sweep with fits |
 //!
 //! A figure that cannot be drawn from the data says why ([`Skipped`]); the page lists it.
 //! Figures draw what the fit computed (its frontier, its IsoFLOP minima and curves) and
@@ -17,6 +19,7 @@
 mod allocation;
 mod compute;
 mod curves;
+mod history;
 mod isoflop;
 mod lr;
 mod residuals;
@@ -39,9 +42,9 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Every figure, in page order: drawn, or why not.
+/// Every figure, in page order: drawn, or why not (the history's only for a nightly sweep).
 pub fn all(data: &Dataset) -> Vec<Result<Figure, Skipped>> {
-    vec![
+    let mut figures = vec![
         compute::figure(data),
         isoflop::figure(data),
         allocation::figure(data),
@@ -49,7 +52,9 @@ pub fn all(data: &Dataset) -> Vec<Result<Figure, Skipped>> {
         curves::figure(data),
         residuals::figure(data),
         lr::figure(data),
-    ]
+    ];
+    figures.extend(history::figures(data));
+    figures
 }
 
 /// The budget a group of runs stands for: the planned budget they all share, else the group's
@@ -86,7 +91,12 @@ pub(crate) fn curve_range(data: &Dataset) -> Option<(f64, f64)> {
 /// many get a colour bar.
 pub(crate) fn size_coloring(data: &Dataset, runs: &[&Run]) -> Coloring {
     let values: Vec<f64> = runs.iter().map(|r| r.x).collect();
-    Coloring::of(&values, &data.vars.x, 8)
+    size_coloring_of(data, &values)
+}
+
+/// Colours for these sizes X, as [`size_coloring`].
+pub(crate) fn size_coloring_of(data: &Dataset, sizes: &[f64]) -> Coloring {
+    Coloring::of(sizes, &data.vars.x, 8)
 }
 
 /// Legend label of a size group.

@@ -26,7 +26,7 @@ use tokio::process::{Child, Command};
 use saescale_spec::Exit;
 
 use super::{Executor, Job, Outcome, Placement, Stop};
-use crate::gpus::{cuda_driver, visible_gpus};
+use crate::machine::{cuda_driver, visible_gpus};
 use crate::spec::DeviceKind;
 use crate::store::{hostname, now_rfc3339, RunStore, ATTEMPT_HEADER};
 use crate::{Error, Result};

@@ -1,22 +1,10 @@
-//! Timestamps and the host name the store records.
+//! Timestamps the store records.
 
 use std::time::SystemTime;
 
 /// The current time as RFC 3339 in UTC, to the second, e.g. `2025-01-31T12:00:00Z`.
 pub fn now_rfc3339() -> String {
     humantime::format_rfc3339_seconds(SystemTime::now()).to_string()
-}
-
-/// This machine's host name (`unknown-host` if the system will not say).
-pub fn hostname() -> String {
-    let mut buffer = [0u8; 256];
-    // SAFETY: gethostname writes at most `buffer.len()` bytes into the buffer we own.
-    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-    if rc != 0 {
-        return "unknown-host".into();
-    }
-    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
 #[cfg(test)]

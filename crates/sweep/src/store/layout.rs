@@ -13,6 +13,9 @@
 //!   slurm/                the Slurm executor's ledger, job scripts and logs
 //!   runs/<id>/            one run directory per planned run
 //! ```
+//!
+//! A nightly sweep keeps one such directory per night, `<dir>/nights/<YYYY-MM-DD>/`, so that each
+//! night is measured afresh and earlier nights stay as they were.
 
 /// The manager's lock.
 pub const LOCK: &str = "manager.lock";
@@ -30,3 +33,5 @@ pub const RESULTS_PARQUET: &str = "results.parquet";
 pub const RESULTS_CSV: &str = "results.csv";
 /// The fit of the finished runs.
 pub const FIT: &str = "fit.json";
+/// The directory of a nightly sweep's nights, one sweep directory each.
+pub const NIGHTS: &str = "nights";

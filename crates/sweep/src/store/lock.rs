@@ -7,7 +7,8 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::clock::{hostname, now_rfc3339};
+use super::clock::now_rfc3339;
+use crate::machine::hostname;
 use crate::{Error, Result};
 
 /// The lock, held while this value lives (closing the file releases it).

@@ -7,8 +7,7 @@
 //! finished while its manager died is done.
 //!
 //! Modules by job: [`layout`] (file names), [`status`] (the `status.json` types), `lock`
-//! (the manager's lock), [`files`] (reading JSON and log tails), [`clock`] (timestamps and
-//! the host name).
+//! (the manager's lock), [`files`] (reading JSON and log tails), [`clock`] (timestamps).
 
 pub mod clock;
 pub mod files;
@@ -22,7 +21,8 @@ use saescale_spec::atomic::{write_atomic, write_json_atomic};
 use saescale_spec::layout::RunDir;
 use saescale_spec::{FinalMetrics, StepMetrics};
 
-pub use clock::{hostname, now_rfc3339};
+pub use crate::machine::hostname;
+pub use clock::now_rfc3339;
 pub use status::{Failure, RunState, RunStatus};
 
 use crate::plan::{Plan, PlannedRun, RunId};

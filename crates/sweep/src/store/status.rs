@@ -63,6 +63,10 @@ pub struct RunStatus {
     /// Device of the current or last attempt, e.g. `cpu` or `cuda (CUDA_VISIBLE_DEVICES=1)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The saescale build that managed the current or last attempt, e.g. `0.1.0 (3f2a…)`; the
+    /// trainer's own build is in `final.json`'s provenance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build: Option<String>,
     /// Process id of the running trainer (its process group has the same id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
@@ -104,6 +108,7 @@ impl RunStatus {
             finished_at: None,
             host: None,
             device: None,
+            build: None,
             pid: None,
             exit_code: None,
         }

@@ -12,7 +12,9 @@
 #
 # Knobs (environment): FAKE_FAIL_FEATURES="256,512" exit 1 with an error line for those F;
 # FAKE_BAD_FEATURES likewise with exit 2; FAKE_IGNORE_TERM=1 ignores SIGTERM;
-# FAKE_SPAWN_CHILD=1 leaves a `sleep` grandchild in the process group.
+# FAKE_SPAWN_CHILD=1 leaves a `sleep` grandchild in the process group; FAKE_LOSS,
+# FAKE_TOKENS_PER_S and FAKE_PEAK_RSS set what final.json reports (default 0.1, 1000.0 and
+# 100000000), to stand in for a trainer that got worse.
 set -u
 if [ "${1:-}" != train ]; then echo "error: expected the train subcommand" >&2; exit 2; fi
 run_file=$2
@@ -64,7 +66,8 @@ while [ "$chunk" -lt 10 ]; do
   echo "{\"step\":$step,\"tokens\":$((step * batch)),\"loss\":$(awk -v c=$chunk 'BEGIN{print 1/c}'),\"tokens_per_s\":1000.0,\"elapsed_s\":0.1}" >>"$out/metrics.jsonl"
   checkpoint
 done
-echo "{\"loss\":0.1,\"mse\":0.05,\"fvu\":0.2,\"l1\":0.01,\"l0\":12.0,\"dead_fraction\":0.0,\"flops\":1.0,\"steps\":$steps,\"tokens\":$((steps * batch)),\"wall_s\":0.5}" >"$out/final.json.tmp"
+provenance="{\"version\":\"0.1.0\",\"commit\":\"unknown\",\"device\":\"cpu (fake)\",\"precision\":\"f32\",\"threads\":1,\"host\":\"fake\",\"peak_rss_bytes\":${FAKE_PEAK_RSS:-100000000}}"
+echo "{\"loss\":${FAKE_LOSS:-0.1},\"mse\":0.05,\"fvu\":0.2,\"l1\":0.01,\"l0\":12.0,\"dead_fraction\":0.0,\"tokens_per_s\":${FAKE_TOKENS_PER_S:-1000.0},\"flops\":1.0,\"steps\":$steps,\"tokens\":$((steps * batch)),\"wall_s\":0.5,\"provenance\":$provenance}" >"$out/final.json.tmp"
 mv "$out/final.json.tmp" "$out/final.json"
 echo "done"
 exit 0

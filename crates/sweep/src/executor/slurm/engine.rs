@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use saescale_spec::atomic::write_atomic;
-
 use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 

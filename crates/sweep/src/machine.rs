@@ -1,5 +1,6 @@
-//! This machine's NVIDIA GPUs: which ones runs may be pinned to ([`visible_gpus`]), and
-//! whether the driver that CUDA runs need can be loaded at all ([`cuda_driver`]).
+//! This machine, as runs record it and executors place them: its host name, its CPU model,
+//! the NVIDIA GPUs runs may be pinned to ([`visible_gpus`]), whether the driver that CUDA runs
+//! need can be loaded at all ([`cuda_driver`]) and what a GPU is called ([`cuda_device_name`]).
 //!
 //! burn's CUDA backend (through cudarc) loads `libcuda` when it first touches a device and
 //! panics if it cannot; [`cuda_driver`] asks first, the same way (dlopen, `cuInit`,
@@ -10,6 +11,26 @@
 
 use std::ffi::{c_char, c_int, c_uint, c_void, CStr, CString};
 use std::process::Stdio;
+
+/// This machine's host name (`unknown-host` if the system will not say).
+pub fn hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: gethostname writes at most `buffer.len()` bytes into the buffer we own.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return "unknown-host".into();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
+}
+
+/// The CPU's model name (Linux: the first `model name` of /proc/cpuinfo), if the system says.
+pub fn cpu_model() -> Option<String> {
+    let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("model name"))?;
+    let name = line.split_once(':')?.1.split_whitespace().collect::<Vec<_>>().join(" ");
+    (!name.is_empty()).then_some(name)
+}
 
 /// GPU ids visible to this process: `CUDA_VISIBLE_DEVICES` when set, else the GPUs the
 /// NVIDIA driver lists in `/proc/driver/nvidia/gpus`, else those `nvidia-smi -L` prints.
@@ -70,22 +91,48 @@ fn open_driver() -> Result<*mut c_void, String> {
     Err(format!("the NVIDIA driver library cannot be loaded ({}): this machine has no NVIDIA driver", reasons.join("; ")))
 }
 
+/// The name of CUDA device `index` (`cuDeviceGetName`), e.g. `NVIDIA H200`, where the driver
+/// loads and the device exists.
+pub fn cuda_device_name(index: usize) -> Option<String> {
+    type CuDeviceGet = unsafe extern "C" fn(*mut c_int, c_int) -> c_int;
+    type CuDeviceGetName = unsafe extern "C" fn(*mut c_char, c_int, c_int) -> c_int;
+    let handle = open_driver().ok()?;
+    let name = (|| {
+        count_devices(handle).ok().filter(|&n| index < n)?;
+        // SAFETY: the driver API's symbols, with these C signatures (cuda.h).
+        let get = unsafe { std::mem::transmute::<*mut c_void, CuDeviceGet>(symbol(handle, c"cuDeviceGet").ok()?) };
+        let get_name = unsafe { std::mem::transmute::<*mut c_void, CuDeviceGetName>(symbol(handle, c"cuDeviceGetName").ok()?) };
+        let mut device: c_int = 0;
+        let mut buffer = [0 as c_char; 256];
+        // SAFETY: cuDeviceGet writes one int; cuDeviceGetName writes at most `len` bytes,
+        // NUL-terminated, into the buffer we own; cuInit ran in count_devices.
+        let ok = unsafe { get(&mut device, index as c_int) == 0 && get_name(buffer.as_mut_ptr(), buffer.len() as c_int, device) == 0 };
+        // SAFETY: the driver wrote a NUL-terminated name into `buffer`.
+        ok.then(|| unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy().into_owned())
+    })();
+    // SAFETY: `handle` came from dlopen and no symbol of it is used after this.
+    unsafe { libc::dlclose(handle) };
+    name
+}
+
+/// The address of the driver's `name`.
+fn symbol(handle: *mut c_void, name: &CStr) -> Result<*mut c_void, String> {
+    // SAFETY: `handle` is a live dlopen handle and `name` is NUL-terminated.
+    let address = unsafe { libc::dlsym(handle, name.as_ptr()) };
+    if address.is_null() {
+        Err(format!("the NVIDIA driver library has no {}; it is too old or not the driver", name.to_string_lossy()))
+    } else {
+        Ok(address)
+    }
+}
+
 /// `cuInit(0)` and `cuDeviceGetCount` through the loaded driver.
 fn count_devices(handle: *mut c_void) -> Result<usize, String> {
     type CuInit = unsafe extern "C" fn(c_uint) -> c_int;
     type CuDeviceGetCount = unsafe extern "C" fn(*mut c_int) -> c_int;
-    let symbol = |name: &CStr| {
-        // SAFETY: `handle` is a live dlopen handle and `name` is NUL-terminated.
-        let address = unsafe { libc::dlsym(handle, name.as_ptr()) };
-        if address.is_null() {
-            Err(format!("the NVIDIA driver library has no {}; it is too old or not the driver", name.to_string_lossy()))
-        } else {
-            Ok(address)
-        }
-    };
     // SAFETY: both symbols are the driver API's, with these C signatures (cuda.h).
-    let init = unsafe { std::mem::transmute::<*mut c_void, CuInit>(symbol(c"cuInit")?) };
-    let count = unsafe { std::mem::transmute::<*mut c_void, CuDeviceGetCount>(symbol(c"cuDeviceGetCount")?) };
+    let init = unsafe { std::mem::transmute::<*mut c_void, CuInit>(symbol(handle, c"cuInit")?) };
+    let count = unsafe { std::mem::transmute::<*mut c_void, CuDeviceGetCount>(symbol(handle, c"cuDeviceGetCount")?) };
     // SAFETY: cuInit takes flags (0) and may be called more than once; cuDeviceGetCount writes
     // one int we own.
     let status = unsafe { init(0) };
@@ -122,10 +169,16 @@ mod tests {
     /// On a machine without the driver (CI) the answer names the library; with one, it counts
     /// at least one device or says why not. Either way it returns instead of panicking.
     #[test]
+    fn the_machine_says_who_it_is() {
+        assert!(!hostname().is_empty());
+        assert!(cpu_model().is_none_or(|m| !m.is_empty() && !m.contains('\n')));
+    }
+
+    #[test]
     fn the_driver_probe_answers_in_one_sentence() {
         match cuda_driver() {
-            Ok(devices) => assert!(devices >= 1),
-            Err(reason) => assert!(reason.contains("NVIDIA driver") && !reason.contains('\n'), "{reason}"),
+            Ok(devices) => assert!(devices >= 1 && cuda_device_name(0).is_some()),
+            Err(reason) => assert!(reason.contains("NVIDIA driver") && !reason.contains('\n') && cuda_device_name(0).is_none(), "{reason}"),
         }
     }
 }
