@@ -232,3 +232,71 @@ fn the_report_of_a_nightly_sweep_shows_its_history_and_when_a_regression_began()
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad.stderr).contains("no such night"), "{}", text(&bad.stderr));
 }
+
+/// A sweep whose stand-in runs follow a known law, so that every night has a fit.
+fn lawful_spec() -> String {
+    SPEC.replace("budgets = [2e9, 4e9]\nfeatures = [128, 256]", "budgets = [1e11, 2e11, 4e11, 8e11]\nfeatures = [128, 256, 512, 1024, 2048]")
+}
+
+fn lawful_night(sweep: &Sweep, date: &str) -> std::process::Output {
+    let trainer = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lawful-trainer.sh");
+    output(sweep.command(&["run", "sweep.toml", "--dir", "out", "--no-progress", "--night", date, "--trainer", trainer.to_str().unwrap()], &[]))
+}
+
+/// Nights with fits compare fit by fit too; a fit of another kind of table is bad input.
+#[test]
+fn fits_of_two_nights_compare_and_a_fit_of_another_table_is_bad_input() {
+    let sweep = Sweep::new(&lawful_spec());
+    for date in ["2026-11-30", "2026-12-01"] {
+        let out = lawful_night(&sweep, date);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(sweep.path().join(format!("out/nights/{date}/fit.json")).is_file());
+    }
+    let (code, json, stderr) = compare(&sweep, "out/nights/2026-11-30", "out/nights/2026-12-01", &["--target-compute", "1e13"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let fit = &json["comparison"]["fit"];
+    assert_eq!(fit["target_compute"], 1e13);
+    let quantities: Vec<&str> = fit["quantities"].as_array().unwrap().iter().map(|q| q["quantity"].as_str().unwrap()).collect();
+    assert_eq!(quantities, ["alpha", "beta", "a", "b", "E", "F*(C)", "S*(C)", "L*(C)"]);
+    assert!(fit["quantities"].as_array().unwrap().iter().all(|q| q["verdict"] == "equal" && q["current"]["ci95"].is_array()), "{fit:#}");
+    // A fit of the Chinchilla table against a night's fit.
+    let chinchilla = sweep.path().join("chinchilla.json");
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/chinchilla_epoch_svg_extracted.csv");
+    let fitted = output(sweep.command(
+        &["fit", csv.to_str().unwrap(), "--x-col", "Model Size", "--compute-col", "Training FLOP", "--kappa", "6", "--out", chinchilla.to_str().unwrap()],
+        &[],
+    ));
+    assert!(fitted.status.success(), "{}", text(&fitted.stderr));
+    let before = snapshot(&sweep.path().join("out"));
+    let (code, _, stderr) = compare(&sweep, chinchilla.to_str().unwrap(), "out", &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("not of the same kind of table") && stderr.contains("X column Model Size vs features"), "{stderr}");
+    assert_eq!(snapshot(&sweep.path().join("out")), before);
+}
+
+/// The real trainer on the CPU: two nights of a small sweep train the same SAEs to the bit, so
+/// every figure of the runs themselves compares equal. (Throughput and peak memory are
+/// measurements of a shared machine; their tolerances are opened here, as this test is about
+/// the trained SAEs.)
+#[test]
+fn two_cpu_nights_of_the_real_trainer_compare_equal() {
+    let spec = SPEC
+        .replace("d_in = 64", "d_in = 16\nn_features = 64")
+        .replace("batch_size = 256", "batch_size = 64\n[run.eval]\nrows = 512")
+        .replace("budgets = [2e9, 4e9]\nfeatures = [128, 256]", "budgets = [2e8, 4e8]\nfeatures = [32, 64]");
+    let sweep = Sweep::new(&spec);
+    for date in ["2026-11-30", "2026-12-01"] {
+        let out = output(sweep.command(&["run", "sweep.toml", "--dir", "out", "--no-progress", "--night", date, "--threads", "1"], &[]));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let (code, json, stderr) =
+        compare(&sweep, "out/nights/2026-11-30", "out/nights/2026-12-01", &["--throughput-drop", "1", "--memory-rise", "100"]);
+    assert_eq!(code, Some(0), "{stderr}{json:#}");
+    let runs = json["comparison"]["runs"]["matched"].as_array().unwrap();
+    assert_eq!(runs.len(), 4);
+    for run in runs {
+        for figure in run["figures"].as_array().unwrap().iter().filter(|f| matches!(f["figure"].as_str(), Some("loss" | "fvu" | "l0" | "dead_fraction"))) {
+            assert_eq!(figure["verdict"], "equal", "{figure}");
+        }
+    }
+}

@@ -132,19 +132,33 @@ fn quickstart_through_slurm_matches_the_local_executor() {
             let mut json: serde_json::Map<String, serde_json::Value> =
                 serde_json::from_str(&std::fs::read_to_string(dir.join("final.json")).unwrap()).unwrap();
             json.retain(|key, _| !key.contains("wall") && !key.ends_with("per_s"));
+            // Peak memory is a measurement of the trainer process, like its wall time.
+            if let Some(provenance) = json.get_mut("provenance").and_then(serde_json::Value::as_object_mut) {
+                provenance.remove("peak_rss_bytes");
+            }
             json
         };
         let expected = read(&local_run);
         assert!(expected["loss"].as_f64().unwrap() > 0.0);
         assert_eq!(read(&slurm_run), expected, "{} differs between executors", slurm_run.display());
     }
+    // The tables without the columns that measure the processes (wall time, throughput, memory).
+    let measured = ["wall_s", "tokens_per_s", "peak_rss_bytes", "peak_device_bytes"];
     let table = |dir: &str| -> Vec<String> {
         let csv = std::fs::read_to_string(sweep.path().join(dir).join("results.csv")).unwrap();
-        let mut rows: Vec<String> = csv.lines().map(|l| l.rsplit_once(',').map_or(l, |(rest, _wall)| rest).to_string()).collect();
+        let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+        let keep: Vec<usize> = (0..header.len()).filter(|&i| !measured.contains(&header[i])).collect();
+        let mut rows: Vec<String> = csv
+            .lines()
+            .map(|l| {
+                let cells: Vec<&str> = l.split(',').collect();
+                keep.iter().map(|&i| cells.get(i).copied().unwrap_or("")).collect::<Vec<_>>().join(",")
+            })
+            .collect();
         rows.sort();
         rows
     };
-    assert_eq!(table("out"), table("local"), "results.csv (without wall_s) differs");
+    assert_eq!(table("out"), table("local"), "results.csv (without its measurements) differs");
 }
 
 /// A run that always exits 1 is resubmitted up to max_attempts, then failed with Slurm's
@@ -397,4 +411,29 @@ fn concurrent_tasks_see_different_gpus() {
     let span = |t: &[(String, String)]| (seconds(field(t, "StartTime")), seconds(field(t, "EndTime")));
     let (a, b) = (span(&tasks[0]), span(&tasks[1]));
     assert!(a.0 < b.1 && b.0 < a.1, "the tasks did not overlap: {a:?} {b:?}");
+}
+
+/// A night of a nightly sweep goes through Slurm like any sweep (issue 15): `run --night
+/// --detach` submits into `<dir>/nights/DATE/`, `sweep resume` of that night watches it to its
+/// end, and the next night's runs start from scratch.
+#[test]
+fn a_night_runs_through_slurm_detached_and_the_next_night_starts_fresh() {
+    if !cluster_or_skip("a_night_runs_through_slurm_detached_and_the_next_night_starts_fresh") {
+        return;
+    }
+    let sweep = Sweep::new(&spec(FOUR_RUNS, "", ""));
+    let trainer = fake_trainer();
+    for date in ["2026-11-30", "2026-12-01"] {
+        let submitted = output(sweep.run_fake(&["--night", date, "--detach"], &[]));
+        assert!(submitted.status.success(), "{}", text(&submitted.stderr));
+        let night = format!("out/nights/{date}");
+        let resumed = output(sweep.command(&["sweep", "resume", &night, "--no-progress", "--trainer", trainer.to_str().unwrap()], &[]));
+        assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+        for run in sweep.run_dirs(&night) {
+            assert_eq!(sweep.status(&run)["state"], "done");
+            assert_eq!(starts(&run), ["scratch"], "{}", run.display());
+        }
+    }
+    let compared = output(sweep.command(&["compare", "out/nights/2026-11-30", "out/nights/2026-12-01"], &[]));
+    assert_eq!(compared.status.code(), Some(0), "{}", text(&compared.stdout));
 }

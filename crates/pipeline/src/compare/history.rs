@@ -39,12 +39,13 @@ pub fn history(dir: &Path, baseline: Option<&str>, overrides: &NightlySpec) -> R
         })
         .collect::<Result<_>>()?;
     let latest_side = sides.last().expect("there is a latest night");
-    let tolerances = Tolerances::from_spec(&super::merged(overrides, &latest_side.nightly));
+    let nightly = super::merged(overrides, &latest_side.nightly);
+    let tolerances = Tolerances::from_spec(&nightly);
     let runs = run_histories(&sides);
     let exponents = exponent_histories(&sides);
     let mut findings = trend_findings(&runs, &dates, &tolerances);
     if let (Some(before), Some(now)) = (sides[baseline].fit.as_deref(), latest_side.fit.as_deref()) {
-        let target = latest_side.nightly.target_compute.map_or(10.0 * now.compute_range[1], |t| t.0);
+        let target = super::target_compute(&nightly, now);
         for q in super::fits::compare_fits(before, now, target)?.quantities.iter().filter(|q| q.verdict == Verdict::Regressed) {
             findings.push(Finding {
                 subject: "fit".into(),

@@ -29,9 +29,6 @@ pub use tolerance::{judge, Better, Tolerances, Verdict};
 
 use crate::{Error, Result};
 
-/// Factor of the default target compute beyond the largest fitted budget.
-const DEFAULT_TARGET_FACTOR: f64 = 10.0;
-
 /// What a comparison found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Comparison {
@@ -99,10 +96,7 @@ pub fn compare(baseline: &Path, current: &Path, overrides: &NightlySpec) -> Resu
         _ => None,
     };
     let fit = match (before.fit(), now.fit()) {
-        (Some(b), Some(c)) => {
-            let target = spec.target_compute.map_or(DEFAULT_TARGET_FACTOR * c.compute_range[1], |t| t.0);
-            Some(fits::compare_fits(b, c, target)?)
-        }
+        (Some(b), Some(c)) => Some(fits::compare_fits(b, c, target_compute(&spec, c))?),
         _ if runs.is_none() => {
             return Err(Error::bad_input(format!(
                 "nothing to compare: {} or {} has no fit (fit the sweep first, `saescale fit DIR`)",
@@ -113,6 +107,12 @@ pub fn compare(baseline: &Path, current: &Path, overrides: &NightlySpec) -> Resu
         _ => None,
     };
     Ok(Comparison { baseline: before.label(), current: now.label(), tolerances, runs, fit })
+}
+
+/// Where the fitted optima are compared: the `[nightly]` target, else the report's default
+/// recommendation target, 10× the current fit's largest budget.
+fn target_compute(nightly: &NightlySpec, current: &saescale_fit::FitResult) -> f64 {
+    nightly.target_compute.map_or(saescale_report::report::DEFAULT_TARGET_FACTOR * current.compute_range[1], |t| t.0)
 }
 
 /// `first`'s settings where it has them, else `second`'s.
