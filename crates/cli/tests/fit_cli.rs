@@ -145,6 +145,28 @@ fn sweep_directory_fit_and_sae_recommendation() {
     assert!(answer["sae"]["memory_bytes"]["value"].as_f64().unwrap() > 0.0);
     assert!(answer["sae"]["gpu_hours"].is_null());
     assert!(answer["lr"]["value"].as_f64().unwrap() > 0.0);
+
+    // 2^20 latents need ~5 GB to train at d = 64, batch 256: on 1 GiB GPUs they are sharded.
+    let gpu_args = |memory: &str| {
+        let fit = out.to_str().unwrap().to_string();
+        saescale(&["recommend", "--fit", &fit, "--features", "1048576", "--tokens-per-s", "1e6", "--gpu-memory", memory, "--json"], dir.path())
+    };
+    let rec = gpu_args("1GiB");
+    assert!(rec.status.success(), "{}", text(&rec));
+    let sae = &serde_json::from_slice::<Value>(&rec.stdout).unwrap()["sae"];
+    let count = sae["gpus"]["count"].as_u64().unwrap();
+    let one_gpu = sae["memory_bytes"]["value"].as_f64().unwrap();
+    assert!(count > 1 && (count as f64) < one_gpu / (1u64 << 30) as f64 + 2.0, "{count} GPUs for {one_gpu} bytes");
+    assert!(sae["gpus"]["per_gpu_bytes"].as_u64().unwrap() <= 1 << 30);
+    let (gpu_hours, wall) = (sae["gpu_hours"]["value"].as_f64().unwrap(), sae["wall_hours"]["value"].as_f64().unwrap());
+    assert!((wall * count as f64 / gpu_hours - 1.0).abs() < 1e-9, "{wall} h on {count} GPUs, {gpu_hours} GPU-hours");
+    let shown = text(&saescale(&["recommend", "--fit", out.to_str().unwrap(), "--features", "1048576", "--gpu-memory", "1GiB"], dir.path()));
+    assert!(shown.contains(&format!("GPUs           {count} of 1.0 GiB with the latents sharded")), "{shown}");
+    for (memory, needle) in [("1KiB", "does not fit"), ("80 parsecs", "unknown unit")] {
+        let rec = gpu_args(memory);
+        assert_eq!(rec.status.code(), Some(2), "{}", text(&rec));
+        assert!(text(&rec).contains(needle), "{memory}: {}", text(&rec));
+    }
 }
 
 /// Bad tables and flags: a clear message naming file, column and row, exit code 2.

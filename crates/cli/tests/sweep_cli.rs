@@ -274,3 +274,42 @@ fn real_trainer_sweep_survives_sigkill_of_its_manager() {
     let csv = std::fs::read_to_string(sweep.out().join("results.csv")).unwrap();
     assert_eq!(csv.lines().filter(|l| l.contains(",done,")).count(), 4, "{csv}");
 }
+
+/// An adaptive IsoFLOP design (issue 14): budgets train smallest first, each centred on the fit
+/// of the ones before it; the placement is a pure function of the finished runs, so a sweep
+/// whose manager is killed with SIGKILL mid-way and run again plans exactly the same runs.
+#[test]
+fn an_adaptive_isoflop_sweep_plans_the_same_runs_after_kill_9_and_resume() {
+    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/quickstart-isoflop.toml")).unwrap();
+    let sweep = Sweep::new(&spec);
+    let lawful = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lawful-trainer.sh");
+    let run = |dir: &str, env: &[(&str, &str)]| sweep.command(&["run", "sweep.toml", "--dir", dir, "--no-progress", "--trainer", lawful.to_str().unwrap()], env);
+    let reference = output(run("reference", &[]));
+    assert!(reference.status.success(), "{}", text(&reference.stderr));
+    let placed = |dir: &str| -> Vec<(String, u64, String)> {
+        let plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sweep.path().join(dir).join("plan.json")).unwrap()).unwrap();
+        plan["runs"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap().into(), r["features"].as_u64().unwrap(), r["placed_by"].to_string())).collect()
+    };
+    let expected = placed("reference");
+    assert_eq!(expected.len(), 16, "4 budgets × 4 feature counts");
+    let stages: Vec<&str> = expected.iter().map(|r| r.2.as_str()).collect();
+    assert!(stages[..4].iter().all(|s| s.contains("prior")) && stages[12..].iter().all(|s| s.contains("\"stage\":3")), "{stages:?}");
+    // The stand-in follows 1 + 40/√F + 60/√S: F*(C) = (2/3)·√(C/κ). The last budget's four
+    // feature counts bracket its optimum.
+    let last: Vec<u64> = expected[12..].iter().map(|r| r.1).collect();
+    let optimum = (2.0 / 3.0) * (8e11f64 / (12.0 * 64.0 * 256.0)).sqrt();
+    assert!((last[0] as f64) < optimum && (last[3] as f64) > optimum, "{last:?} around {optimum}");
+    let status = output(sweep.command(&["sweep", "status", "reference"], &[]));
+    assert!(text(&status.stdout).contains("placed by") && text(&status.stdout).contains("fit of stages 0-2"), "{}", text(&status.stdout));
+
+    // The same sweep, its manager killed with SIGKILL once the second stage is under way.
+    let mut manager = spawn(run("killed", &[("LAWFUL_SLEEP", "0.4")]));
+    wait_until("the second stage", Duration::from_secs(60), || {
+        std::fs::read_to_string(sweep.path().join("killed/plan.json")).is_ok_and(|p| p.contains("\"stage\": 1"))
+    });
+    manager.kill().unwrap();
+    manager.wait().unwrap();
+    let resumed = output(run("killed", &[]));
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert_eq!(placed("killed"), expected, "the resumed sweep planned other runs");
+}

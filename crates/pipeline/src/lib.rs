@@ -46,6 +46,7 @@
 #![deny(missing_docs)]
 
 pub mod compare;
+mod design;
 mod error;
 mod estimate;
 mod execute;

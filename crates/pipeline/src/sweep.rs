@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use saescale_sweep::store::layout;
 use saescale_sweep::{error_chain, Plan, RunStore, SweepSpec};
 
+use crate::design;
 use crate::{Error, Result};
 
 /// A planned sweep: its spec, the runs it expands to and its directory.
@@ -35,9 +36,9 @@ impl Sweep {
             saescale_sweep::Error::Io { .. } => Error::bad_input(error_chain(&error)),
             other => other.into(),
         })?;
-        let plan = Plan::new(&spec)?;
-        spec.check_data_source().map_err(saescale_sweep::Error::from)?;
         let dir = dir.unwrap_or_else(|| PathBuf::from("runs").join(&spec.name));
+        let plan = design::plan(&spec, &dir)?;
+        spec.check_data_source().map_err(saescale_sweep::Error::from)?;
         Ok(Sweep { spec, plan, dir, night: None })
     }
 
@@ -70,7 +71,20 @@ impl Sweep {
         }
         self.dir = self.dir.join(layout::NIGHTS).join(date);
         self.night = Some(date.to_string());
+        // An adaptive design's later stages depend on what this night has finished.
+        self.plan = design::plan(&self.spec, &self.dir)?;
         Ok(self)
+    }
+
+    /// The next stage of an adaptive isoflop sweep, once every run of the plan has finished:
+    /// the plan grown by the next budget, centred on the fit of the finished ones. `None` for
+    /// a sweep with nothing more to plan (a grid, a finished design, runs still to train).
+    ///
+    /// # Errors
+    /// As [`Sweep::load`].
+    pub fn next_stage(&self) -> Result<Option<Sweep>> {
+        let plan = design::plan(&self.spec, &self.dir)?;
+        Ok((plan.runs.len() > self.plan.runs.len()).then(|| Sweep { plan, ..self.clone() }))
     }
 }
 

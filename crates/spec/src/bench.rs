@@ -22,6 +22,9 @@ pub struct BenchReport {
     /// Best square f32 matmul rate through the same backend, GFLOP/s.
     #[serde(default)]
     pub matmul_peak_gflops: Option<f64>,
+    /// Memory of the GPU measured, bytes (GPUs only): how much of a large run one GPU holds.
+    #[serde(default)]
+    pub device_memory_bytes: Option<u64>,
     /// One entry per size and precision.
     pub results: Vec<StepThroughput>,
 }

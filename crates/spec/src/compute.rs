@@ -31,10 +31,40 @@ pub fn steps_for_budget(budget: f64, d_in: usize, features: usize, batch_size: u
 /// `[batch, d]`, and the pre-activations, latents and their gradient `[batch, F]`. Allocator
 /// slack and framework workspace are not included; treat it as a lower bound.
 pub fn training_memory_bytes(d_in: usize, features: usize, batch_size: usize) -> u64 {
-    let (d, f, b) = (d_in as u64, features as u64, batch_size as u64);
-    let parameters = 2 * d * f + f + d;
-    let activations = 3 * b * d + 3 * b * f;
+    sharded_memory_bytes(d_in, features, batch_size, 1)
+}
+
+/// Bytes of device memory one training step needs on each of `shards` GPUs when the latents
+/// are split across them (as Gao et al. and Gemma Scope train their widest SAEs): every
+/// F-sized tensor (encoder and decoder weights, the encoder bias, the `[batch, F]`
+/// activations) is divided, the d-sized ones (decoder bias, the `[batch, d]` input,
+/// reconstruction and error) are on every GPU. Counted as [`training_memory_bytes`].
+pub fn sharded_memory_bytes(d_in: usize, features: usize, batch_size: usize, shards: usize) -> u64 {
+    let (d, f, b, n) = (d_in as u64, features as u64, batch_size as u64, shards.max(1) as u64);
+    let parameters = (2 * d * f + f).div_ceil(n) + d;
+    let activations = 3 * b * d + (3 * b * f).div_ceil(n);
     4 * (4 * parameters + activations)
+}
+
+/// The fewest GPUs of `gpu_bytes` each that hold a training step with the latents sharded
+/// ([`sharded_memory_bytes`]), and the bytes each then needs; `None` when not even one latent
+/// per GPU fits (the replicated d-sized part alone is too large).
+pub fn gpus_needed(d_in: usize, features: usize, batch_size: usize, gpu_bytes: u64) -> Option<(usize, u64)> {
+    let fits = |n: usize| sharded_memory_bytes(d_in, features, batch_size, n) <= gpu_bytes;
+    if !fits(features.max(1)) {
+        return None;
+    }
+    // The per-GPU bytes fall as the shards grow: bisect for the first that fits.
+    let (mut lo, mut hi) = (1usize, features.max(1));
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fits(mid) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some((lo, sharded_memory_bytes(d_in, features, batch_size, lo)))
 }
 
 #[cfg(test)]
@@ -52,6 +82,20 @@ mod tests {
         let budget = run_flops(64, 1024, 1000, 256);
         assert_eq!(steps_for_budget(budget, 64, 1024, 256), 1000);
         assert_eq!(steps_for_budget(budget - 1.0, 64, 1024, 256), 999);
+    }
+
+    #[test]
+    fn sharding_divides_what_grows_with_the_latents() {
+        assert_eq!(sharded_memory_bytes(64, 1024, 256, 1), training_memory_bytes(64, 1024, 256));
+        // d = 1, F = 4, batch 1, 2 shards: (2·4 + 4)/2 + 1 = 7 parameters ×4 = 28 floats, plus
+        // 3·1·1 + 3·4/2 = 9 activations: 37 floats.
+        assert_eq!(sharded_memory_bytes(1, 4, 1, 2), 37 * 4);
+        // 2^25 latents at d = 4096, batch 4096 on 80 GiB GPUs.
+        let gpu = 80u64 << 30;
+        let (gpus, each) = gpus_needed(4096, 1 << 25, 4096, gpu).unwrap();
+        assert!(each <= gpu && sharded_memory_bytes(4096, 1 << 25, 4096, gpus - 1) > gpu, "{gpus} GPUs, {each} bytes each");
+        assert_eq!(gpus_needed(64, 1024, 256, 1 << 40), Some((1, training_memory_bytes(64, 1024, 256))));
+        assert_eq!(gpus_needed(4096, 8, 4096, 1 << 20), None);
     }
 
     #[test]

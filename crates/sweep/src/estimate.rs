@@ -27,6 +27,8 @@ pub struct Throughput {
     pub path: PathBuf,
     /// Threads the bench used (CPU).
     pub threads: Option<usize>,
+    /// Memory of the GPU the bench measured, bytes (GPU benches only).
+    pub device_memory_bytes: Option<u64>,
     /// `(ln(d·F·batch), GFLOP/s)`, sorted by size.
     points: Vec<(f64, f64)>,
 }
@@ -52,7 +54,7 @@ impl Throughput {
             return Err(Error::Corrupt { path: path.to_path_buf(), reason: "no result with a positive gflops".into() });
         }
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Ok(Some(Throughput { path: path.to_path_buf(), threads: report.threads, points }))
+        Ok(Some(Throughput { path: path.to_path_buf(), threads: report.threads, device_memory_bytes: report.device_memory_bytes, points }))
     }
 
     /// A throughput from `(d_in, features, batch_size, gflops)` measurements.
@@ -60,7 +62,7 @@ impl Throughput {
         let mut points: Vec<(f64, f64)> =
             measured.iter().map(|&(d, f, b, g)| ((d as f64 * f as f64 * b as f64).ln(), g)).collect();
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
-        Throughput { path: PathBuf::new(), threads, points }
+        Throughput { path: PathBuf::new(), threads, device_memory_bytes: None, points }
     }
 
     /// GFLOP/s expected at a step of this size.

@@ -1,6 +1,7 @@
 //! This machine, as runs record it and executors place them: its host name, its CPU model,
 //! the NVIDIA GPUs runs may be pinned to ([`visible_gpus`]), whether the driver that CUDA runs
-//! need can be loaded at all ([`cuda_driver`]) and what a GPU is called ([`cuda_device_name`]).
+//! need can be loaded at all ([`cuda_driver`]), what a GPU is called ([`cuda_device_name`]) and
+//! how much memory it has ([`cuda_device_memory`]).
 //!
 //! burn's CUDA backend (through cudarc) loads `libcuda` when it first touches a device and
 //! panics if it cannot; [`cuda_driver`] asks first, the same way (dlopen, `cuInit`,
@@ -94,25 +95,49 @@ fn open_driver() -> Result<*mut c_void, String> {
 /// The name of CUDA device `index` (`cuDeviceGetName`), e.g. `NVIDIA H200`, where the driver
 /// loads and the device exists.
 pub fn cuda_device_name(index: usize) -> Option<String> {
-    type CuDeviceGet = unsafe extern "C" fn(*mut c_int, c_int) -> c_int;
     type CuDeviceGetName = unsafe extern "C" fn(*mut c_char, c_int, c_int) -> c_int;
-    let handle = open_driver().ok()?;
-    let name = (|| {
-        count_devices(handle).ok().filter(|&n| index < n)?;
-        // SAFETY: the driver API's symbols, with these C signatures (cuda.h).
-        let get = unsafe { std::mem::transmute::<*mut c_void, CuDeviceGet>(symbol(handle, c"cuDeviceGet").ok()?) };
+    with_cuda_device(index, |handle, device| {
+        // SAFETY: the driver API's symbol, with this C signature (cuda.h).
         let get_name = unsafe { std::mem::transmute::<*mut c_void, CuDeviceGetName>(symbol(handle, c"cuDeviceGetName").ok()?) };
-        let mut device: c_int = 0;
         let mut buffer = [0 as c_char; 256];
-        // SAFETY: cuDeviceGet writes one int; cuDeviceGetName writes at most `len` bytes,
-        // NUL-terminated, into the buffer we own; cuInit ran in count_devices.
-        let ok = unsafe { get(&mut device, index as c_int) == 0 && get_name(buffer.as_mut_ptr(), buffer.len() as c_int, device) == 0 };
+        // SAFETY: cuDeviceGetName writes at most `len` bytes, NUL-terminated, into our buffer.
+        let ok = unsafe { get_name(buffer.as_mut_ptr(), buffer.len() as c_int, device) } == 0;
         // SAFETY: the driver wrote a NUL-terminated name into `buffer`.
         ok.then(|| unsafe { CStr::from_ptr(buffer.as_ptr()) }.to_string_lossy().into_owned())
+    })
+}
+
+/// The memory of CUDA device `index` in bytes (`cuDeviceTotalMem`), where the driver loads and
+/// the device exists.
+pub fn cuda_device_memory(index: usize) -> Option<u64> {
+    type CuDeviceTotalMem = unsafe extern "C" fn(*mut usize, c_int) -> c_int;
+    with_cuda_device(index, |handle, device| {
+        // SAFETY: the driver API's symbol (the 64-bit `_v2` that cuda.h maps the name to).
+        let total = unsafe { std::mem::transmute::<*mut c_void, CuDeviceTotalMem>(symbol(handle, c"cuDeviceTotalMem_v2").ok()?) };
+        let mut bytes: usize = 0;
+        // SAFETY: cuDeviceTotalMem writes one size_t we own.
+        (unsafe { total(&mut bytes, device) } == 0).then_some(bytes as u64)
+    })
+}
+
+/// Runs `query` on CUDA device `index` (its driver handle and `CUdevice`) with the driver
+/// loaded and started; `None` without a driver or such a device.
+fn with_cuda_device<T>(index: usize, query: impl FnOnce(*mut c_void, c_int) -> Option<T>) -> Option<T> {
+    type CuDeviceGet = unsafe extern "C" fn(*mut c_int, c_int) -> c_int;
+    let handle = open_driver().ok()?;
+    let answer = (|| {
+        count_devices(handle).ok().filter(|&n| index < n)?;
+        // SAFETY: the driver API's symbol, with this C signature (cuda.h); cuInit ran in
+        // count_devices.
+        let get = unsafe { std::mem::transmute::<*mut c_void, CuDeviceGet>(symbol(handle, c"cuDeviceGet").ok()?) };
+        let mut device: c_int = 0;
+        // SAFETY: cuDeviceGet writes one int we own.
+        (unsafe { get(&mut device, index as c_int) } == 0).then_some(())?;
+        query(handle, device)
     })();
     // SAFETY: `handle` came from dlopen and no symbol of it is used after this.
     unsafe { libc::dlclose(handle) };
-    name
+    answer
 }
 
 /// The address of the driver's `name`.
@@ -177,8 +202,8 @@ mod tests {
     #[test]
     fn the_driver_probe_answers_in_one_sentence() {
         match cuda_driver() {
-            Ok(devices) => assert!(devices >= 1 && cuda_device_name(0).is_some()),
-            Err(reason) => assert!(reason.contains("NVIDIA driver") && !reason.contains('\n') && cuda_device_name(0).is_none(), "{reason}"),
+            Ok(devices) => assert!(devices >= 1 && cuda_device_name(0).is_some() && cuda_device_memory(0).is_some_and(|b| b > 0)),
+            Err(reason) => assert!(reason.contains("NVIDIA driver") && !reason.contains('\n') && cuda_device_name(0).is_none() && cuda_device_memory(0).is_none(), "{reason}"),
         }
     }
 }

@@ -15,9 +15,10 @@ use sha2::{Digest, Sha256};
 
 use saescale_spec::compute::{run_flops, steps_for_budget, training_memory_bytes};
 use saescale_spec::{LogSpec, RunSpec};
+use toml::Spanned;
 
 use crate::error::SpecError;
-use crate::spec::{ExecutorSpec, GridPoint, SweepSpec};
+use crate::spec::{Design, ExecutorSpec, GridPoint, SweepSpec};
 use crate::Result;
 
 /// A run's id: the first 12 hex digits of the SHA-256 of its canonical training config.
@@ -92,6 +93,41 @@ pub struct PlannedRun {
     pub memory_bytes: u64,
     /// The resolved run file handed to the trainer.
     pub spec: RunSpec,
+    /// Why an isoflop design put the run here (absent for grid points).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placed_by: Option<PlacedBy>,
+}
+
+/// What centred a budget's feature counts in an isoflop design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "snake_case")]
+pub enum PlacedBy {
+    /// The spec's prior.
+    Prior,
+    /// The fit of the runs of stages `0..stage` (the budgets trained before this one).
+    StageFit {
+        /// The stage (budget index, smallest first) that was placed.
+        stage: usize,
+    },
+}
+
+impl fmt::Display for PlacedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlacedBy::Prior => f.write_str("prior"),
+            PlacedBy::StageFit { stage: 1 } => f.write_str("fit of stage 0"),
+            PlacedBy::StageFit { stage } => write!(f, "fit of stages 0-{}", stage - 1),
+        }
+    }
+}
+
+/// Where an isoflop design centres one budget: the predicted optimal feature count, and why.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Centre {
+    /// The predicted F*(C) the budget's feature counts are spaced around.
+    pub features: f64,
+    /// What predicted it.
+    pub placed_by: PlacedBy,
 }
 
 /// A sweep expanded into runs.
@@ -116,6 +152,7 @@ struct Point {
     budget: Option<f64>,
     /// Where to point errors about this point.
     span: Range<usize>,
+    placed_by: Option<PlacedBy>,
 }
 
 impl Plan {
@@ -126,9 +163,30 @@ impl Plan {
     /// some F, a value the trainer would reject for some run (e.g. topk `k` > F), or two
     /// points that make the same run.
     pub fn new(spec: &SweepSpec) -> Result<Plan> {
-        let d_in = spec.template.d_in();
-        let batch_size = spec.template.batch_size();
-        let points = expand_points(spec, d_in, batch_size)?;
+        if spec.design() == Design::Isoflop {
+            return Err(spec
+                .error_at(&["sweep", "design"], "an isoflop design is centred from its prior and finished runs: plan it with `Plan::isoflop` (saescale-pipeline does)")
+                .into());
+        }
+        let points = expand_points(spec, spec.template.d_in(), spec.template.batch_size())?;
+        Self::of_points(spec, points)
+    }
+
+    /// The isoflop plan of the first `centres.len()` budgets, smallest first: budget `i` gets
+    /// `points_per_budget` feature counts spaced geometrically over `span` around
+    /// `centres[i].features` ([`isoflop_features`]).
+    ///
+    /// # Errors
+    /// As [`Plan::new`], and a budget too small for its span (a run with fewer than
+    /// `min_steps` steps) or centres that round to the same feature counts, naming the budget.
+    pub fn isoflop(spec: &SweepSpec, centres: &[Centre]) -> Result<Plan> {
+        let points = isoflop_points(spec, centres)?;
+        Self::of_points(spec, points)
+    }
+
+    /// The runs of the points: every point × lr multiplier × seed, resolved and checked.
+    fn of_points(spec: &SweepSpec, points: Vec<Point>) -> Result<Plan> {
+        let (d_in, batch_size) = (spec.template.d_in(), spec.template.batch_size());
         let multipliers: Vec<(f64, Option<Range<usize>>)> = match &spec.axes.lr_multipliers {
             Some(list) => list.get_ref().iter().map(|m| (m.get_ref().0, Some(m.span()))).collect(),
             None => vec![(1.0, None)],
@@ -169,6 +227,7 @@ impl Plan {
                         flops: run_flops(d_in, point.features, point.steps, batch_size),
                         memory_bytes: training_memory_bytes(d_in, point.features, batch_size),
                         spec: resolved,
+                        placed_by: point.placed_by,
                     });
                 }
             }
@@ -195,7 +254,7 @@ fn expand_points(spec: &SweepSpec, d_in: usize, batch_size: usize) -> Result<Vec
         for point in grid.get_ref() {
             let GridPoint { features, steps } = *point.get_ref();
             let features = to_usize(spec, features.0, point.span())?;
-            points.push(Point { features, steps: steps.0, budget: None, span: point.span() });
+            points.push(Point { features, steps: steps.0, budget: None, span: point.span(), placed_by: None });
         }
         return Ok(points);
     }
@@ -220,7 +279,63 @@ fn expand_points(spec: &SweepSpec, d_in: usize, batch_size: usize) -> Result<Vec
                     )
                     .into());
             }
-            points.push(Point { features: f, steps, budget: Some(flop), span: budget.span() });
+            points.push(Point { features: f, steps, budget: Some(flop), span: budget.span(), placed_by: None });
+        }
+    }
+    Ok(points)
+}
+
+/// Feature counts per budget and spread of an isoflop design when the spec does not say, and
+/// the fewest steps a run may have.
+pub const DEFAULT_POINTS_PER_BUDGET: u64 = 5;
+/// See [`DEFAULT_POINTS_PER_BUDGET`].
+pub const DEFAULT_SPAN: f64 = 8.0;
+/// See [`DEFAULT_POINTS_PER_BUDGET`].
+pub const DEFAULT_MIN_STEPS: u64 = 100;
+
+/// `points` feature counts spaced geometrically over `span` (largest / smallest) around
+/// `centre`: `round(centre · span^(i/(points−1) − 1/2))`, i = 0..points, at least 1. Rounding
+/// may make neighbours equal at small F; the caller checks that they are distinct.
+pub fn isoflop_features(centre: f64, points: usize, span: f64) -> Vec<usize> {
+    (0..points)
+        .map(|i| {
+            let t = if points > 1 { i as f64 / (points - 1) as f64 - 0.5 } else { 0.0 };
+            (centre * span.powf(t)).round().max(1.0) as usize
+        })
+        .collect()
+}
+
+/// The points of the first `centres.len()` budgets of an isoflop design, smallest budget first.
+fn isoflop_points(spec: &SweepSpec, centres: &[Centre]) -> Result<Vec<Point>> {
+    let axes = &spec.axes;
+    let (d_in, batch_size) = (spec.template.d_in(), spec.template.batch_size());
+    let mut budgets: Vec<&Spanned<crate::spec::Budget>> = axes.budgets.as_ref().map(|b| b.get_ref().iter().collect()).unwrap_or_default();
+    budgets.sort_by(|a, b| a.get_ref().0.total_cmp(&b.get_ref().0));
+    let n = axes.points_per_budget.as_ref().map_or(DEFAULT_POINTS_PER_BUDGET, |p| p.get_ref().0) as usize;
+    let span = axes.span.as_ref().map_or(DEFAULT_SPAN, |s| s.get_ref().0);
+    let min_steps = axes.min_steps.as_ref().map_or(DEFAULT_MIN_STEPS, |m| m.get_ref().0);
+    let mut points = Vec::new();
+    for (budget, centre) in budgets.iter().zip(centres) {
+        let flop = budget.get_ref().0;
+        let features = isoflop_features(centre.features, n, span);
+        let fail = |message: String| -> crate::Error { spec.error(Some(budget.span()), message).into() };
+        if features.windows(2).any(|w| w[0] == w[1]) {
+            return Err(fail(format!(
+                "budget {flop:e}: {n} feature counts over a span of {span} around F = {:.1} round to repeats ({features:?}); lower points_per_budget or widen the span",
+                centre.features
+            )));
+        }
+        for &f in &features {
+            let steps = steps_for_budget(flop, d_in, f, batch_size);
+            if steps < min_steps {
+                return Err(fail(format!(
+                    "budget {flop:e} FLOP is too small for its span: F = {f} (the largest of {features:?}, around F*(C) = {:.1} by the {}) gets {steps} steps, \
+                     fewer than min_steps = {min_steps}; raise the budget, narrow the span or lower min_steps",
+                    centre.features,
+                    centre.placed_by
+                )));
+            }
+            points.push(Point { features: f, steps, budget: Some(flop), span: budget.span(), placed_by: Some(centre.placed_by) });
         }
     }
     Ok(points)
@@ -431,6 +546,83 @@ features = [128, 256]
             }
             let ids: std::collections::HashSet<_> = a.runs.iter().map(|r| r.id.clone()).collect();
             proptest::prop_assert_eq!(ids.len(), points.len());
+        }
+    }
+
+    const ISOFLOP: &str = r#"
+name = "iso"
+[run.data]
+source = "synthetic"
+d_in = 64
+[run.sae]
+architecture = "relu"
+[run.train]
+batch_size = 256
+[sweep]
+budgets = [4e11, 1e11]
+design = "isoflop"
+points_per_budget = 5
+span = 16
+[sweep.prior]
+exponent = 0.5
+anchor = { compute = 1e11, features = 256 }
+"#;
+
+    #[test]
+    fn isoflop_features_are_spaced_geometrically_around_the_centre() {
+        // 256 · 16^(i/4 − 1/2) = 64, 128, 256, 512, 1024.
+        assert_eq!(isoflop_features(256.0, 5, 16.0), [64, 128, 256, 512, 1024]);
+        let f = isoflop_features(1000.0, 4, 8.0);
+        assert_eq!((f[0], f[3]), ((1000.0 / 8f64.sqrt()).round() as usize, (1000.0 * 8f64.sqrt()).round() as usize));
+        assert!(isoflop_features(0.1, 3, 4.0).iter().all(|&f| f >= 1));
+    }
+
+    #[test]
+    fn an_isoflop_plan_centres_each_budget_smallest_first_and_records_why() {
+        let spec = SweepSpec::parse(ISOFLOP, "iso.toml").unwrap();
+        assert!(Plan::new(&spec).is_err(), "an isoflop design needs its centres");
+        let centres = [
+            Centre { features: 256.0, placed_by: PlacedBy::Prior },
+            Centre { features: 512.0, placed_by: PlacedBy::StageFit { stage: 1 } },
+        ];
+        let plan = Plan::isoflop(&spec, &centres).unwrap();
+        let features: Vec<usize> = plan.runs.iter().map(|r| r.features).collect();
+        assert_eq!(features, [64, 128, 256, 512, 1024, 128, 256, 512, 1024, 2048]);
+        assert_eq!(plan.runs[0].budget, Some(1e11), "the smallest budget is stage 0");
+        assert_eq!((plan.runs[0].placed_by, plan.runs[9].placed_by), (Some(PlacedBy::Prior), Some(PlacedBy::StageFit { stage: 1 })));
+        for run in &plan.runs {
+            assert_eq!(run.steps, steps_for_budget(run.budget.unwrap(), 64, run.features, 256));
+        }
+        // Only the stages given are planned.
+        assert_eq!(Plan::isoflop(&spec, &centres[..1]).unwrap().runs.len(), 5);
+        assert_eq!(PlacedBy::StageFit { stage: 3 }.to_string(), "fit of stages 0-2");
+    }
+
+    #[test]
+    fn a_budget_too_small_for_its_span_or_repeating_counts_is_refused_naming_the_budget() {
+        let spec = SweepSpec::parse(&ISOFLOP.replace("points_per_budget = 5", "points_per_budget = 5\nmin_steps = 2000"), "iso.toml").unwrap();
+        let error = Plan::isoflop(&spec, &[Centre { features: 256.0, placed_by: PlacedBy::Prior }]).unwrap_err().to_string();
+        assert!(error.contains("budget 1e11 FLOP is too small for its span") && error.contains("min_steps = 2000") && error.contains("iso.toml:11:"), "{error}");
+        let spec = SweepSpec::parse(ISOFLOP, "iso.toml").unwrap();
+        let error = Plan::isoflop(&spec, &[Centre { features: 1.2, placed_by: PlacedBy::Prior }]).unwrap_err().to_string();
+        assert!(error.contains("round to repeats"), "{error}");
+    }
+
+    #[test]
+    fn isoflop_specs_are_checked_where_they_are_written() {
+        let cases = [
+            (ISOFLOP.replace("exponent = 0.5", "exponent = -0.5"), "expected an exponent between 0 and 1"),
+            (ISOFLOP.replace("exponent = 0.5\n", ""), "expected both `exponent` and `anchor"),
+            (ISOFLOP.replace("design = \"isoflop\"", "design = \"isoflop\"\nfeatures = [128]"), "places the feature counts itself"),
+            (ISOFLOP.replace("span = 16", "span = 1"), "expected a span above 1"),
+            (ISOFLOP.replace("points_per_budget = 5", "points_per_budget = 1"), "at least 2 feature counts"),
+            (ISOFLOP.replace("design = \"isoflop\"\n", "features = [128]\n"), "is for design = \"isoflop\""),
+            (ISOFLOP.replace("[sweep.prior]\nexponent = 0.5\nanchor = { compute = 1e11, features = 256 }\n", ""), "needs a [sweep.prior]"),
+        ];
+        for (text, message) in cases {
+            let error = SweepSpec::parse(&text, "iso.toml").unwrap_err();
+            assert!(error.message.contains(message), "{message}: {error}");
+            assert!(error.line.is_some(), "{message}: {error}");
         }
     }
 

@@ -40,6 +40,8 @@ pub struct RunProgress {
     pub reason: Option<String>,
     /// Device of the current or last attempt.
     pub device: Option<String>,
+    /// What placed the run, in an isoflop design: the prior or a stage's fit.
+    pub placed_by: Option<String>,
 }
 
 /// A sweep's progress.
@@ -122,6 +124,7 @@ pub fn progress(store: &RunStore, plan: &Plan) -> Result<SweepProgress> {
                 status.and_then(|s| s.reason.clone()).filter(|_| state != RunState::Done)
             },
             device: status.and_then(|s| s.device.clone()),
+            placed_by: run.placed_by.map(|p| p.to_string()),
         });
     }
     let count = |wanted: RunState| runs.iter().filter(|r| r.state == wanted).count();

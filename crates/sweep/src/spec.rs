@@ -111,6 +111,66 @@ pub struct Axes {
     /// SAE initialisation seeds; default: `run.seed` alone.
     #[serde(default)]
     pub seeds: Option<Spanned<Vec<u64>>>,
+    /// How the runs of each budget are placed: `grid` (every budget × every feature count,
+    /// the default) or `isoflop` (feature counts around each budget's predicted optimum).
+    #[serde(default)]
+    pub design: Option<Spanned<Design>>,
+    /// IsoFLOP design: feature counts per budget (default 5).
+    #[serde(default)]
+    pub points_per_budget: Option<Spanned<Count>>,
+    /// IsoFLOP design: largest over smallest feature count of a budget (default 8).
+    #[serde(default)]
+    pub span: Option<Spanned<Factor>>,
+    /// IsoFLOP design: train budgets smallest first, and centre each on the fit of the ones
+    /// finished before it (default false: every budget centred by the prior).
+    #[serde(default)]
+    pub adaptive: Option<Spanned<bool>>,
+    /// IsoFLOP design: the fewest steps a run may have; a budget too small for its span at
+    /// this many steps is refused (default 100).
+    #[serde(default)]
+    pub min_steps: Option<Spanned<Count>>,
+    /// IsoFLOP design: where the optimum is expected before any run has finished.
+    #[serde(default)]
+    pub prior: Option<Spanned<Prior>>,
+}
+
+/// How a sweep places its runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Design {
+    /// Budgets × feature counts, or the explicit grid.
+    #[default]
+    Grid,
+    /// Per budget, feature counts spaced geometrically around the predicted optimum F*(C).
+    Isoflop,
+}
+
+/// The `[sweep.prior]` table: the predicted optimum F*(C) before any run has finished, as a
+/// power law through one anchor point (`F*(C) = features·(C/compute)^exponent`), or the
+/// compute-optimal frontier of an earlier fit.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Prior {
+    /// The exponent a of F*(C) ∝ C^a, between 0 and 1 (Anthropic's sweeps: a little above 0.5).
+    #[serde(default)]
+    pub exponent: Option<f64>,
+    /// The point the power law goes through.
+    #[serde(default)]
+    pub anchor: Option<Anchor>,
+    /// A fit.json whose frontier F*(C) predicts the optimum (relative to the working
+    /// directory, like a shard directory).
+    #[serde(default)]
+    pub fit: Option<PathBuf>,
+}
+
+/// One point of a prior's power law: at this compute, this many features are optimal.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Anchor {
+    /// Compute (FLOP).
+    pub compute: Budget,
+    /// The optimal feature count there.
+    pub features: Factor,
 }
 
 /// One explicit point of `[sweep] grid`.
@@ -556,6 +616,19 @@ impl SweepSpec {
                 Ok(())
             }
         };
+        if self.design() == Design::Isoflop {
+            return self.check_isoflop(sweep_span);
+        }
+        let isoflop_only = [
+            ("points_per_budget", axes.points_per_budget.as_ref().map(Spanned::span)),
+            ("span", axes.span.as_ref().map(Spanned::span)),
+            ("adaptive", axes.adaptive.as_ref().map(Spanned::span)),
+            ("min_steps", axes.min_steps.as_ref().map(Spanned::span)),
+            ("prior", axes.prior.as_ref().map(Spanned::span)),
+        ];
+        if let Some((key, span)) = isoflop_only.into_iter().find(|(_, span)| span.is_some()) {
+            return Err(self.error(span, format!("`{key}` is for design = \"isoflop\"; add it to [sweep] or remove `{key}`")));
+        }
         match (&axes.budgets, &axes.features, &axes.grid) {
             (Some(budgets), Some(features), None) => {
                 non_empty(Some(budgets.span()), budgets.get_ref().len(), "compute budget")?;
@@ -582,6 +655,57 @@ impl SweepSpec {
             non_empty(Some(seeds.span()), seeds.get_ref().len(), "seed")?;
         }
         Ok(())
+    }
+}
+
+impl SweepSpec {
+    /// How the sweep places its runs.
+    pub fn design(&self) -> Design {
+        self.axes.design.as_ref().map_or(Design::Grid, |d| *d.get_ref())
+    }
+
+    /// An error at the key `keys` of the spec's text (e.g. `["sweep", "prior", "fit"]`), or
+    /// without a place when the key is not written there.
+    pub fn error_at(&self, keys: &[&str], message: impl Into<String>) -> SpecError {
+        self.error(self.key_span(keys), message)
+    }
+
+    /// What an isoflop design needs: budgets and a usable prior, no feature list or grid.
+    fn check_isoflop(&self, sweep_span: Option<Range<usize>>) -> std::result::Result<(), SpecError> {
+        let axes = &self.axes;
+        for (key, span) in [("features", axes.features.as_ref().map(Spanned::span)), ("grid", axes.grid.as_ref().map(Spanned::span))] {
+            if span.is_some() {
+                return Err(self.error(span, format!("design = \"isoflop\" places the feature counts itself; remove `{key}`")));
+            }
+        }
+        match &axes.budgets {
+            Some(budgets) if !budgets.get_ref().is_empty() => {}
+            Some(budgets) => return Err(self.error(Some(budgets.span()), "expected at least one compute budget, got an empty list")),
+            None => return Err(self.error(sweep_span, "design = \"isoflop\" needs `budgets` in [sweep]")),
+        }
+        if let Some(points) = &axes.points_per_budget {
+            if points.get_ref().0 < 2 {
+                return Err(self.error(Some(points.span()), "expected at least 2 feature counts per budget (3 or more locate a minimum)"));
+            }
+        }
+        if let Some(span) = &axes.span {
+            if span.get_ref().0 <= 1.0 {
+                return Err(self.error(Some(span.span()), "expected a span above 1: the largest feature count of a budget over its smallest"));
+            }
+        }
+        let Some(prior) = &axes.prior else {
+            return Err(self.error(sweep_span, "design = \"isoflop\" needs a [sweep.prior]: `exponent` and `anchor = { compute = .., features = .. }`, or `fit = \"fit.json\"`"));
+        };
+        let at = |key: &str, message: String| self.error(self.key_span(&["sweep", "prior", key]).or(Some(prior.span())), message);
+        match prior.get_ref() {
+            Prior { fit: Some(_), exponent: None, anchor: None } => Ok(()),
+            Prior { fit: Some(_), .. } => Err(at("fit", "a prior is either a fit or an exponent with an anchor, not both".into())),
+            Prior { exponent: Some(a), anchor: Some(_), .. } if *a > 0.0 && *a < 1.0 => Ok(()),
+            Prior { exponent: Some(a), anchor: Some(_), .. } => {
+                Err(at("exponent", format!("expected an exponent between 0 and 1 (F*(C) ∝ C^a, S*(C) ∝ C^(1 − a)), got {a}")))
+            }
+            _ => Err(at("exponent", "expected both `exponent` and `anchor = { compute = .., features = .. }`, or `fit`".into())),
+        }
     }
 }
 

@@ -6,7 +6,8 @@
 //! - identity: `id`, `name`, `state` (done, failed, pending, running), `attempts`, `reason`;
 //! - config: `architecture`, `d_in`, `features`, `k`, `l1_coefficient`, `steps`,
 //!   `batch_size`, `tokens`, `lr`, `lr_multiplier`, `seed`, `budget` (FLOP the run was
-//!   planned from, empty for grid points), `flops` (12·d·F·steps·batch, from
+//!   planned from, empty for grid points), `placed_by` (what centred an isoflop design's run:
+//!   `prior` or a stage's fit; empty for grids), `flops` (12·d·F·steps·batch, from
 //!   `saescale_spec::compute`, the one place FLOP are counted);
 //! - final metrics from `final.json` (empty until the run is done): `loss`, `mse`, `fvu`,
 //!   `l1`, `l0`, `dead_fraction`, `wall_s`, `tokens_per_s`;
@@ -81,6 +82,7 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
         Column::new("lr_multiplier".into(), float(&|r| r.run.lr_multiplier)),
         Column::new("seed".into(), uint(&|r| r.run.spec.seed)),
         Column::new("budget".into(), opt_float(&|r| r.run.budget)),
+        Column::new("placed_by".into(), records.iter().map(|r| r.run.placed_by.map(|p| p.to_string())).collect::<Vec<Option<String>>>()),
         Column::new("flops".into(), float(&|r| r.run.flops)),
         Column::new("loss".into(), metric(&|m| m.loss)),
         Column::new("mse".into(), metric(&|m| m.mse)),

@@ -164,10 +164,15 @@ impl OnBackend for Measure<'_> {
                 results.push(result);
             }
         }
+        let device_memory_bytes = match args.device {
+            Device::Cpu => None,
+            Device::Cuda(index) => saescale_sweep::machine::cuda_device_memory(index),
+        };
         Ok(BenchReport {
             device: args.device.to_string(),
             threads: Some(rayon::current_num_threads()),
             matmul_peak_gflops: Some(peak),
+            device_memory_bytes,
             results,
         })
     }

@@ -45,6 +45,15 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         emit(&format!("{:#}\n", plan_json(&sweep.plan, &estimate)))?;
     } else {
         emit(&plan_table(&sweep.plan, &estimate))?;
+        let adaptive = sweep.spec.axes.adaptive.as_ref().is_some_and(|a| *a.get_ref());
+        let budgets = sweep.spec.axes.budgets.as_ref().map_or(0, |b| b.get_ref().len());
+        let planned: std::collections::BTreeSet<u64> = sweep.plan.runs.iter().filter_map(|r| r.budget).map(f64::to_bits).collect();
+        if adaptive && planned.len() < budgets {
+            emit(&format!(
+                "adaptive design: {} of {budgets} budgets planned; each later budget is centred on the fit of the ones before it once they finish\n",
+                planned.len()
+            ))?;
+        }
     }
     Ok(Exit::Ok)
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use saescale_fit::{recommend, Estimate, FitResult, Recommendation, SaeSetting, Target};
 use saescale_spec::Exit;
-use saescale_spec::compute::training_memory_bytes;
+use saescale_spec::compute::{gpus_needed, training_memory_bytes};
 use saescale_sweep::estimate::Throughput;
 use saescale_sweep::plan::format_bytes;
 use serde::Serialize;
@@ -23,8 +23,9 @@ use crate::exit;
 /// The answer says how far it lies outside the fitted compute range and warns beyond 100×.
 /// For SAE fits it adds the training memory (weights, gradients, Adam state and the batch's
 /// activations, from saescale-spec) and GPU-hours at a throughput: give --tokens-per-s, or
-/// --bench with a file written by `saescale bench --json` (its format may still change; the
-/// explicit number always works).
+/// --bench with a file written by `saescale bench --json`. With --gpu-memory (or a GPU bench
+/// file), a run that does not fit one GPU is sharded by latents: how many GPUs, the memory of
+/// each, and the GPU-hours summed over all of them next to the wall-clock hours.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The fit (JSON written by `saescale fit`).
@@ -42,6 +43,10 @@ pub struct Args {
     /// Throughput measurement of `saescale bench` (JSON), for GPU-hours.
     #[arg(long)]
     pub bench: Option<PathBuf>,
+    /// Memory of one GPU, e.g. 80GiB or 141GB: a run that does not fit is sharded by latents
+    /// across as many GPUs as it needs [default: the --bench file's GPU, else none].
+    #[arg(long, value_parser = parse_bytes)]
+    pub gpu_memory: Option<u64>,
     /// Print JSON for scripts instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -52,12 +57,50 @@ pub struct Args {
 struct SaeCost {
     /// Input width and batch of the fitted sweep.
     setting: SaeSetting,
-    /// Training memory in bytes (a lower bound; see saescale-spec).
+    /// Training memory in bytes on one device (a lower bound; see saescale-spec).
     memory_bytes: Estimate,
-    /// GPU-hours at the given throughput, if one was given.
+    /// How the run is split across GPUs of the given memory, when one was given.
+    gpus: Option<GpuSplit>,
+    /// GPU-hours at the given throughput, summed over every GPU, if a throughput was given.
     gpu_hours: Option<Estimate>,
+    /// Wall-clock hours on `gpus.count` GPUs.
+    wall_hours: Option<Estimate>,
     /// Where the throughput came from.
     throughput: Option<String>,
+}
+
+/// The GPUs a run needs with its latents sharded across them.
+#[derive(Debug, Serialize)]
+struct GpuSplit {
+    /// GPUs of `gpu_memory_bytes` needed (1 when the run fits one).
+    count: usize,
+    /// Memory each needs, bytes (a lower bound).
+    per_gpu_bytes: u64,
+    /// Memory of one GPU, bytes.
+    gpu_memory_bytes: u64,
+}
+
+/// `80GiB`, `141GB`, `16G`, or a number of bytes.
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "kib" => 1024.0,
+        "m" | "mb" => 1e6,
+        "mib" => 1024f64.powi(2),
+        "g" | "gb" => 1e9,
+        "gib" => 1024f64.powi(3),
+        "t" | "tb" => 1e12,
+        "tib" => 1024f64.powi(4),
+        other => return Err(format!("unknown unit {other:?}: use GiB, GB, MiB, ... e.g. 80GiB")),
+    };
+    match number.parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok((n * factor) as u64),
+        _ => Err(format!("expected a memory size such as 80GiB, got {text:?}")),
+    }
 }
 
 /// The JSON answer.
@@ -104,28 +147,53 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Memory (at X* and its interval ends) and GPU-hours for an SAE recommendation.
+/// Memory (at X* and its interval ends), the GPUs it needs and GPU-hours for an SAE
+/// recommendation.
 fn sae_cost(setting: SaeSetting, rec: &Recommendation, args: &Args) -> anyhow::Result<SaeCost> {
     let memory = |features: f64| training_memory_bytes(setting.d_in, features.round().max(1.0) as usize, setting.batch_size) as f64;
     let memory_bytes = Estimate { value: memory(rec.x.value), ci95: rec.x.ci95.map(|[lo, hi]| [memory(lo), memory(hi)]) };
-    let throughput = match (&args.tokens_per_s, &args.bench) {
-        (Some(t), _) => Some((*t, format!("{t} tokens/s (--tokens-per-s)"))),
-        (None, Some(path)) => {
-            let bench = Throughput::load(path)
+    let bench = match &args.bench {
+        Some(path) => Some(
+            Throughput::load(path)
                 .map_err(|e| exit::bad_input(format!("{e:#}")))?
-                .ok_or_else(|| exit::bad_input(format!("no throughput measurement at {}", path.display())))?;
-            let features = rec.x.value.round().max(1.0) as usize;
+                .ok_or_else(|| exit::bad_input(format!("no throughput measurement at {}", path.display())))?,
+        ),
+        None => None,
+    };
+    let features = rec.x.value.round().max(1.0) as usize;
+    let throughput = match (&args.tokens_per_s, &bench) {
+        (Some(t), _) => Some((*t, format!("{t} tokens/s (--tokens-per-s)"))),
+        (None, Some(bench)) => {
             let gflops = bench.gflops_at(setting.d_in, features, setting.batch_size);
             let tokens_per_s = gflops * 1e9 / saescale_spec::compute::flops_per_token(setting.d_in, features);
-            Some((tokens_per_s, format!("{tokens_per_s:.4e} tokens/s ({gflops:.1} GFLOP/s from {})", path.display())))
+            Some((tokens_per_s, format!("{tokens_per_s:.4e} tokens/s ({gflops:.1} GFLOP/s from {})", bench.path.display())))
         }
         (None, None) => None,
     };
-    let gpu_hours = throughput.as_ref().map(|(tps, _)| {
-        let hours = |tokens: f64| tokens / tps / 3600.0;
-        Estimate { value: hours(rec.tokens.value), ci95: rec.tokens.ci95.map(|[lo, hi]| [hours(lo), hours(hi)]) }
-    });
-    Ok(SaeCost { setting, memory_bytes, gpu_hours, throughput: throughput.map(|(_, s)| s) })
+    let gpu_memory = args.gpu_memory.or(bench.as_ref().and_then(|b| b.device_memory_bytes));
+    let gpus = match gpu_memory {
+        Some(gpu_memory_bytes) => {
+            let (count, per_gpu_bytes) = gpus_needed(setting.d_in, features, setting.batch_size, gpu_memory_bytes).ok_or_else(|| {
+                exit::bad_input(format!(
+                    "even one latent per GPU does not fit {} (d_in = {}, batch {}): use GPUs with more memory or a smaller batch",
+                    format_bytes(gpu_memory_bytes),
+                    setting.d_in,
+                    setting.batch_size
+                ))
+            })?;
+            Some(GpuSplit { count, per_gpu_bytes, gpu_memory_bytes })
+        }
+        None => None,
+    };
+    // Sharded by latents, each GPU runs 1/count of every step: the GPU-hours stay those of
+    // one GPU doing it all, the wall time divides by the GPUs.
+    let hours = |tps: f64, per: f64| {
+        let h = |tokens: f64| tokens / tps / 3600.0 / per;
+        Estimate { value: h(rec.tokens.value), ci95: rec.tokens.ci95.map(|[lo, hi]| [h(lo), h(hi)]) }
+    };
+    let gpu_hours = throughput.as_ref().map(|(tps, _)| hours(*tps, 1.0));
+    let wall_hours = throughput.as_ref().zip(gpus.as_ref()).map(|((tps, _), g)| hours(*tps, g.count as f64));
+    Ok(SaeCost { setting, memory_bytes, gpus, gpu_hours, wall_hours, throughput: throughput.map(|(_, s)| s) })
 }
 
 fn print_cost(cost: &SaeCost, rec: &Recommendation) {
@@ -141,11 +209,27 @@ fn print_cost(cost: &SaeCost, rec: &Recommendation) {
         ),
         None => println!("memory         {}, lower bound (weights, gradients, Adam, activations)", format_bytes(m.value as u64)),
     }
+    if let Some(g) = &cost.gpus {
+        if g.count == 1 {
+            println!("GPUs           1 ({} of its {})", format_bytes(g.per_gpu_bytes), format_bytes(g.gpu_memory_bytes));
+        } else {
+            println!(
+                "GPUs           {} of {} with the latents sharded across them, {} on each (at X*)",
+                g.count,
+                format_bytes(g.gpu_memory_bytes),
+                format_bytes(g.per_gpu_bytes)
+            );
+        }
+    }
+    let interval = |e: &Estimate| e.ci95.map_or_else(String::new, |[lo, hi]| format!("   95% CI [{lo:.4e}, {hi:.4e}]"));
     match (&cost.gpu_hours, &cost.throughput) {
-        (Some(h), Some(source)) => match h.ci95 {
-            Some([lo, hi]) => println!("GPU-hours      {:.4e}   95% CI [{lo:.4e}, {hi:.4e}] at {source}", h.value),
-            None => println!("GPU-hours      {:.4e} at {source}", h.value),
-        },
+        (Some(h), Some(source)) => {
+            let summed = cost.gpus.as_ref().filter(|g| g.count > 1).map_or_else(String::new, |g| format!(", summed over {} GPUs", g.count));
+            println!("GPU-hours      {:.4e}{} at {source}{summed}", h.value, interval(h));
+        }
         _ => println!("GPU-hours      give --tokens-per-s (or --bench) to estimate"),
+    }
+    if let (Some(w), Some(g)) = (&cost.wall_hours, &cost.gpus) {
+        println!("wall hours     {:.4e}{} on {} GPU(s)", w.value, interval(w), g.count);
     }
 }

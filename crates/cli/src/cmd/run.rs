@@ -160,7 +160,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         let date = if night == "today" { today() } else { night.clone() };
         sweep = sweep.night(&date)?;
     }
-    let exit = drive(&sweep, &args.executor)?;
+    let (sweep, exit) = drive_stages(sweep, &args.executor)?;
     if exit != Exit::Ok || args.executor.detach {
         return Ok(exit);
     }
@@ -178,8 +178,28 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
+/// Drives the sweep and, for an adaptive isoflop design, each next stage once the one before
+/// it has finished; returns the sweep as last planned and how it ended. Shared by `run` and
+/// `sweep resume`.
+pub fn drive_stages(mut sweep: Sweep, args: &ExecutorArgs) -> anyhow::Result<(Sweep, Exit)> {
+    loop {
+        let exit = drive(&sweep, args)?;
+        if exit != Exit::Ok || args.detach {
+            return Ok((sweep, exit));
+        }
+        let Some(next) = sweep.next_stage()? else { return Ok((sweep, exit)) };
+        let added = &next.plan.runs[sweep.plan.runs.len()..];
+        if let Some(first) = added.first() {
+            let features: Vec<String> = added.iter().map(|r| r.features.to_string()).collect();
+            let why = first.placed_by.map_or_else(String::new, |p| format!(", placed by the {p}"));
+            eprintln!("next stage: budget {} FLOP at F = {}{why}", format_flops(first.budget.unwrap_or(first.flops)), features.join(", "));
+        }
+        sweep = next;
+    }
+}
+
 /// Locks the sweep directory, saves the plan and trains every unfinished run; then writes
-/// the results table. Shared by `run` and `sweep resume`.
+/// the results table. One stage of [`drive_stages`].
 pub fn drive(sweep: &Sweep, args: &ExecutorArgs) -> anyhow::Result<Exit> {
     let overrides = args.overrides();
     let executor = overrides.choose(sweep.name(), &sweep.spec.executor, &args.trainer()?)?;

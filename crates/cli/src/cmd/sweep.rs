@@ -14,7 +14,7 @@ use saescale_sweep::progress::{progress, SweepProgress};
 use saescale_sweep::{Error, Options, Plan, RunState, RunStore};
 
 use super::plan::{emit, render_table};
-use super::run::{drive, ExecutorArgs};
+use super::run::{drive_stages, ExecutorArgs};
 
 /// Look after a sweep directory: show its status, resume it, or stop its manager.
 #[derive(Debug, clap::Args)]
@@ -69,7 +69,7 @@ pub struct CancelArgs {
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.command {
         Command::Status(args) => status(args),
-        Command::Resume(args) => drive(&Sweep::resume(&args.dir)?, &args.executor),
+        Command::Resume(args) => Ok(drive_stages(Sweep::resume(&args.dir)?, &args.executor)?.1),
         Command::Cancel(args) => {
             let store = RunStore::open(&args.dir).map_err(PipelineError::from)?;
             if !slurm::in_flight_jobs(&args.dir).map_err(PipelineError::from)?.is_empty() {
@@ -170,7 +170,12 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// The status table and the overall progress line.
 fn render(p: &SweepProgress) -> String {
-    let headers = ["id", "budget", "F", "steps", "state", "progress", "loss", "tokens/s", "ETA", "tries", "note"];
+    // An isoflop design's runs say what placed them (the prior, or which stage's fit).
+    let placed = p.runs.iter().any(|r| r.placed_by.is_some());
+    let mut headers = vec!["id", "budget", "F", "steps", "state", "progress", "loss", "tokens/s", "ETA", "tries", "note"];
+    if placed {
+        headers.insert(4, "placed by");
+    }
     let rows: Vec<Vec<String>> = p
         .runs
         .iter()
@@ -179,7 +184,7 @@ fn render(p: &SweepProgress) -> String {
             if note.chars().count() > 60 {
                 note = note.chars().take(59).collect::<String>() + "…";
             }
-            vec![
+            let mut row = vec![
                 r.id.to_string(),
                 r.budget.map_or("-".into(), format_flops),
                 r.features.to_string(),
@@ -191,7 +196,11 @@ fn render(p: &SweepProgress) -> String {
                 r.eta_s.map_or("-".into(), format_duration),
                 r.attempts.to_string(),
                 note,
-            ]
+            ];
+            if placed {
+                row.insert(4, r.placed_by.clone().unwrap_or_default());
+            }
+            row
         })
         .collect();
     let mut out = format!(
@@ -202,7 +211,8 @@ fn render(p: &SweepProgress) -> String {
             None => "no manager running".into(),
         }
     );
-    out.push_str(&render_table(&headers, &rows, &[1, 2, 3, 5, 6, 7, 8, 9]));
+    let right: Vec<usize> = if placed { vec![1, 2, 3, 6, 7, 8, 9, 10] } else { vec![1, 2, 3, 5, 6, 7, 8, 9] };
+    out.push_str(&render_table(&headers, &rows, &right));
     let width = 30;
     let filled = ((p.fraction * width as f64).round() as usize).min(width);
     out.push_str(&format!(

@@ -6,7 +6,8 @@
 #   loss(F, S) = 1 + 40/F^0.5 + 60/S^0.5, times (1 + 0.002·sin(F + S)) as deterministic noise
 #
 # With κ = 12·64·256 the compute-optimal F lies inside [128, 2048] for budgets 1e11..8e11.
-# It writes 20 metrics.jsonl lines (the law at intermediate steps), then final.json atomically.
+# It writes 20 metrics.jsonl lines (the law at intermediate steps), then final.json atomically;
+# LAWFUL_SLEEP seconds (default 0) pass before final.json, so that a test can catch runs mid-way.
 set -u
 if [ "${1:-}" != train ]; then echo "error: expected the train subcommand" >&2; exit 2; fi
 run_file=$2
@@ -35,6 +36,7 @@ for k in $(seq 1 20); do
   awk -v f="$features" -v s="$step" -v b="$batch" \
     'BEGIN { printf "{\"step\":%d,\"tokens\":%d,\"loss\":%.9g}\n", s, s * b, 1 + 40 / sqrt(f) + 60 / sqrt(s) }' >>"$out/metrics.jsonl"
 done
+sleep "${LAWFUL_SLEEP:-0}"
 awk -v f="$features" -v s="$steps" -v b="$batch" 'BEGIN {
   loss = (1 + 40 / sqrt(f) + 60 / sqrt(s)) * (1 + 0.002 * sin(f + s));
   printf "{\"loss\":%.12g,\"mse\":0.1,\"fvu\":0.2,\"l1\":0.3,\"l0\":%.6g,\"dead_fraction\":0.0,\"steps\":%d,\"tokens\":%d,\"wall_s\":0.1}\n", loss, 2000 / sqrt(f), s, s * b
