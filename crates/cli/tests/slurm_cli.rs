@@ -437,3 +437,40 @@ fn a_night_runs_through_slurm_detached_and_the_next_night_starts_fresh() {
     let compared = output(sweep.command(&["compare", "out/nights/2026-11-30", "out/nights/2026-12-01"], &[]));
     assert_eq!(compared.status.code(), Some(0), "{}", text(&compared.stdout));
 }
+
+/// An adaptive IsoFLOP design through Slurm (issue 14): `run --detach` submits the first
+/// budget only (the later ones are placed on its results), `sweep resume` drives every next
+/// stage to the end, and the runs placed are exactly those of the local executor.
+#[test]
+fn an_adaptive_isoflop_sweep_through_slurm_places_the_runs_of_the_local_executor() {
+    if !cluster_or_skip("an_adaptive_isoflop_sweep_through_slurm_places_the_runs_of_the_local_executor") {
+        return;
+    }
+    let mut spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/quickstart-isoflop.toml")).unwrap();
+    spec.push_str("[executor.slurm]\npoll_seconds = 1\n");
+    let sweep = Sweep::new(&spec);
+    let lawful = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lawful-trainer.sh");
+    let lawful = lawful.to_str().unwrap();
+    let placed = |dir: &str| -> Vec<(String, u64, String)> {
+        let plan: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sweep.path().join(dir).join("plan.json")).unwrap()).unwrap();
+        plan["runs"].as_array().unwrap().iter().map(|r| (r["id"].as_str().unwrap().into(), r["features"].as_u64().unwrap(), r["placed_by"].to_string())).collect()
+    };
+    let local = output(sweep.command(&["run", "sweep.toml", "--dir", "local", "--no-progress", "--trainer", lawful], &[]));
+    assert!(local.status.success(), "{}", text(&local.stderr));
+    let expected = placed("local");
+    assert_eq!(expected.len(), 16);
+
+    let submitted = output(sweep.command(&["run", "sweep.toml", "--dir", "out", "--no-progress", "--executor", "slurm", "--detach", "--trainer", lawful], &[]));
+    assert!(submitted.status.success(), "{}", text(&submitted.stderr));
+    assert_eq!(placed("out"), expected[..4], "a detached first submission places the first budget only");
+    let resumed = output(sweep.command(&["sweep", "resume", "out", "--no-progress", "--executor", "slurm", "--trainer", lawful], &[]));
+    let stderr = text(&resumed.stderr);
+    assert!(resumed.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("next stage: budget").count(), 3, "{stderr}");
+    assert_eq!(placed("out"), expected, "Slurm placed other runs than the local executor");
+    for run in sweep.run_dirs("out") {
+        assert_eq!(sweep.status(&run)["state"], "done", "{}", run.display());
+    }
+    let status = output(sweep.command(&["sweep", "status", "out"], &[]));
+    assert!(text(&status.stdout).contains("fit of stages 0-2"), "{}", text(&status.stdout));
+}

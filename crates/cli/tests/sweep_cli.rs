@@ -313,3 +313,56 @@ fn an_adaptive_isoflop_sweep_plans_the_same_runs_after_kill_9_and_resume() {
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     assert_eq!(placed("killed"), expected, "the resumed sweep planned other runs");
 }
+
+/// `plan --target-compute` (issue 14): what a design is expected to buy, before anything runs;
+/// a spec it cannot simulate, or a prior that cannot be used, is an error with exit 2.
+#[test]
+fn plan_target_compute_reports_the_expected_intervals_and_refuses_bad_priors() {
+    let spec = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/quickstart-isoflop.toml")).unwrap();
+    let sweep = Sweep::new(&spec);
+    let cache = [("XDG_CACHE_HOME", sweep.path().to_str().unwrap())];
+    let out = output(sweep.command(&["plan", "sweep.toml", "--target-compute", "8e12", "--draws", "3", "--json"], &cache));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = &json["expected"];
+    // Every stage counted, though only the first can be placed before anything has run.
+    assert_eq!((expected["draws"].as_u64(), expected["runs"].as_u64()), (Some(3), Some(16)), "{expected:#}");
+    assert_eq!(json["runs"].as_array().unwrap().len(), 4);
+    let flops = expected["flops"].as_f64().unwrap();
+    assert!((flops / 6e12 - 1.0).abs() < 0.01, "{flops}");
+    let ratio: Vec<f64> = expected["features_ratio"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+    assert!(ratio[0] > 0.0 && ratio[0] <= ratio[1], "{ratio:?}");
+    assert!(expected["device_hours"].is_null(), "no bench file: no device-hours");
+    let out = output(sweep.command(&["plan", "sweep.toml", "--target-compute", "8e12", "--draws", "2"], &cache));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    assert!(table.contains("the whole design: 16 runs") && table.contains("F*(C)  95% interval") && table.contains("device-hours unmeasured"), "{table}");
+    // With a measured throughput (20 GFLOP/s), the whole design's 6e12 FLOP take 6e12 / 20e9 s.
+    let bench = sweep.path().join("bench.json");
+    std::fs::write(
+        &bench,
+        r#"{"device":"cpu","threads":1,"matmul_peak_gflops":40.0,"results":[{"d_in":64,"features":256,"batch_size":256,"tokens_per_s":1e5,"gflops":20.0}]}"#,
+    )
+    .unwrap();
+    let args = ["plan", "sweep.toml", "--target-compute", "8e12", "--draws", "2", "--json", "--bench", bench.to_str().unwrap()];
+    let out = output(sweep.command(&args, &cache));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hours = json["expected"]["device_hours"].as_f64().unwrap();
+    assert!((hours / (6e12 / 20e9 / 3600.0) - 1.0).abs() < 0.01, "{hours}");
+
+    let refused = |spec: &str, args: &[&str], message: &str| {
+        let sweep = Sweep::new(spec);
+        let mut all = vec!["plan", "sweep.toml"];
+        all.extend_from_slice(args);
+        let out = output(sweep.command(&all, &[]));
+        assert_eq!(out.status.code(), Some(2), "{message}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains(message), "{}", text(&out.stderr));
+    };
+    refused(SPEC, &["--target-compute", "8e12"], "has no [sweep.prior] to draw laws from");
+    refused(&spec, &["--target-compute", "8e12", "--draws", "1"], "at least 2 simulated sweeps");
+    refused(&spec, &["--target-compute=-1"], "expected a positive number of FLOP");
+    refused(&spec.replace("exponent = 0.5", "exponent = -0.5"), &[], "sweep.toml:");
+    let missing_fit = spec.replace("exponent = 0.5\nanchor = { compute = 1e11, features = 256 }", "fit = \"absent/fit.json\"");
+    refused(&missing_fit, &[], "absent/fit.json");
+}

@@ -13,8 +13,10 @@
 //!    [`fit()`] fits any table with named columns.
 //! 5. **report** — [`Sweep::report`] / [`report()`] draw the figures and the HTML page.
 //!
-//! Around them: [`Sweep::night`] puts a sweep's runs into a fresh directory per night, and
-//! [`compare::compare`] judges one night (or fit) against another.
+//! Around them: [`Sweep::night`] puts a sweep's runs into a fresh directory per night,
+//! [`compare::compare`] judges one night (or fit) against another, [`Sweep::next_stage`] grows
+//! an adaptive isoflop design by its next budget, and [`design::simulate`] says before anything
+//! runs how well a design is expected to pin down F*(C) and L*(C).
 //!
 //! Design decisions:
 //! - The stages are plain functions over typed values, so a caller can loop: plan → execute →
@@ -46,7 +48,7 @@
 #![deny(missing_docs)]
 
 pub mod compare;
-mod design;
+pub mod design;
 mod error;
 mod estimate;
 mod execute;

@@ -66,6 +66,8 @@ pub struct Run {
     pub compute: f64,
     /// The compute budget the run was planned from (sweeps; `None` for grid points and tables).
     pub budget: Option<f64>,
+    /// What placed an isoflop design's run: `prior`, `fit of stage 0`, … (`None` otherwise).
+    pub placed_by: Option<String>,
     /// Final (held-out) loss.
     pub loss: Option<f64>,
     /// Final L0.

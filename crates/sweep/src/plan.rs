@@ -615,6 +615,7 @@ anchor = { compute = 1e11, features = 256 }
             (ISOFLOP.replace("exponent = 0.5\n", ""), "expected both `exponent` and `anchor"),
             (ISOFLOP.replace("design = \"isoflop\"", "design = \"isoflop\"\nfeatures = [128]"), "places the feature counts itself"),
             (ISOFLOP.replace("span = 16", "span = 1"), "expected a span above 1"),
+            (ISOFLOP.replace("exponent = 0.5", "exponent = 0.5\nnoise = 2"), "expected a relative noise between 0 and 0.5"),
             (ISOFLOP.replace("points_per_budget = 5", "points_per_budget = 1"), "at least 2 feature counts"),
             (ISOFLOP.replace("design = \"isoflop\"\n", "features = [128]\n"), "is for design = \"isoflop\""),
             (ISOFLOP.replace("[sweep.prior]\nexponent = 0.5\nanchor = { compute = 1e11, features = 256 }\n", ""), "needs a [sweep.prior]"),
@@ -624,6 +625,14 @@ anchor = { compute = 1e11, features = 256 }
             assert!(error.message.contains(message), "{message}: {error}");
             assert!(error.line.is_some(), "{message}: {error}");
         }
+        // A grid may carry a prior (for `plan --target-compute`); its runs do not change.
+        let grid = ISOFLOP.replace("design = \"isoflop\"\npoints_per_budget = 5\nspan = 16\n", "features = [128, 256]\n");
+        let with_prior = SweepSpec::parse(&grid, "grid.toml").unwrap();
+        let without: String = grid.lines().take_while(|l| !l.starts_with("[sweep.prior]")).map(|l| format!("{l}\n")).collect();
+        let ids = |spec: &SweepSpec| Plan::new(spec).unwrap().runs.into_iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(&with_prior), ids(&SweepSpec::parse(&without, "grid.toml").unwrap()));
+        let bad = grid.replace("exponent = 0.5", "exponent = 1.5");
+        assert!(SweepSpec::parse(&bad, "grid.toml").unwrap_err().message.contains("between 0 and 1"));
     }
 
     #[test]

@@ -129,7 +129,9 @@ pub struct Axes {
     /// this many steps is refused (default 100).
     #[serde(default)]
     pub min_steps: Option<Spanned<Count>>,
-    /// IsoFLOP design: where the optimum is expected before any run has finished.
+    /// Where the optimum is expected before any run has finished: it centres an isoflop
+    /// design's budgets, and `saescale plan --target-compute` draws the laws it simulates
+    /// any design on from it.
     #[serde(default)]
     pub prior: Option<Spanned<Prior>>,
 }
@@ -161,6 +163,10 @@ pub struct Prior {
     /// directory, like a shard directory).
     #[serde(default)]
     pub fit: Option<PathBuf>,
+    /// Relative noise of a run's final loss (its standard deviation over the loss), for
+    /// `saescale plan --target-compute` [default: the fit's residuals, else 0.01].
+    #[serde(default)]
+    pub noise: Option<f64>,
 }
 
 /// One point of a prior's power law: at this compute, this many features are optimal.
@@ -624,10 +630,12 @@ impl SweepSpec {
             ("span", axes.span.as_ref().map(Spanned::span)),
             ("adaptive", axes.adaptive.as_ref().map(Spanned::span)),
             ("min_steps", axes.min_steps.as_ref().map(Spanned::span)),
-            ("prior", axes.prior.as_ref().map(Spanned::span)),
         ];
         if let Some((key, span)) = isoflop_only.into_iter().find(|(_, span)| span.is_some()) {
             return Err(self.error(span, format!("`{key}` is for design = \"isoflop\"; add it to [sweep] or remove `{key}`")));
+        }
+        if let Some(prior) = &axes.prior {
+            self.check_prior(prior)?;
         }
         match (&axes.budgets, &axes.features, &axes.grid) {
             (Some(budgets), Some(features), None) => {
@@ -696,9 +704,19 @@ impl SweepSpec {
         let Some(prior) = &axes.prior else {
             return Err(self.error(sweep_span, "design = \"isoflop\" needs a [sweep.prior]: `exponent` and `anchor = { compute = .., features = .. }`, or `fit = \"fit.json\"`"));
         };
+        self.check_prior(prior)
+    }
+
+    /// A prior is a fit, or an exponent in (0, 1) with an anchor; its noise a small fraction.
+    fn check_prior(&self, prior: &Spanned<Prior>) -> std::result::Result<(), SpecError> {
         let at = |key: &str, message: String| self.error(self.key_span(&["sweep", "prior", key]).or(Some(prior.span())), message);
+        if let Some(noise) = prior.get_ref().noise {
+            if !(noise > 0.0 && noise < 0.5) {
+                return Err(at("noise", format!("expected a relative noise between 0 and 0.5 (0.01 is 1% of the loss), got {noise}")));
+            }
+        }
         match prior.get_ref() {
-            Prior { fit: Some(_), exponent: None, anchor: None } => Ok(()),
+            Prior { fit: Some(_), exponent: None, anchor: None, .. } => Ok(()),
             Prior { fit: Some(_), .. } => Err(at("fit", "a prior is either a fit or an exponent with an anchor, not both".into())),
             Prior { exponent: Some(a), anchor: Some(_), .. } if *a > 0.0 && *a < 1.0 => Ok(()),
             Prior { exponent: Some(a), anchor: Some(_), .. } => {

@@ -2,6 +2,8 @@
 
 use std::path::PathBuf;
 
+use indicatif::{ProgressBar, ProgressStyle};
+use saescale_pipeline::design::simulate::{Expected, Request, Simulator, DEFAULT_DRAWS};
 use saescale_pipeline::{PlanEstimate, Sweep};
 use saescale_spec::Exit;
 use saescale_sweep::plan::{format_bytes, format_duration, format_flops};
@@ -17,6 +19,12 @@ use crate::exit;
 /// from the throughput `saescale bench` measured on this machine; without a measurement they
 /// are shown as unmeasured. A spec this machine cannot run (a GPU sweep on a laptop) is still
 /// planned, without estimates; a `--device` this machine cannot honour is an error.
+///
+/// With --target-compute C it also says what the design is expected to buy before anything
+/// runs: its total FLOP and device-hours over every stage, and the 95% intervals of F*(C) and
+/// L*(C) that a fit of it would give, from sweeps simulated on laws drawn from the spec's
+/// [sweep.prior] (an earlier fit's bootstrap replicates, or SAE-like laws around the prior's
+/// anchor) with noisy losses, each fitted as `saescale fit` does. Compare designs with it.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The sweep spec (TOML).
@@ -27,6 +35,16 @@ pub struct Args {
     /// The throughput measurement to estimate from [default: $XDG_CACHE_HOME/saescale/bench-<device>.json].
     #[arg(long)]
     pub bench: Option<PathBuf>,
+    /// Simulate the design and report the expected 95% intervals of F*(C) and L*(C) at this
+    /// compute (FLOP), e.g. 10× the largest budget.
+    #[arg(long, value_name = "FLOP")]
+    pub target_compute: Option<f64>,
+    /// Simulated sweeps for --target-compute (each is fitted once, about half a second).
+    #[arg(long, default_value_t = DEFAULT_DRAWS, requires = "target_compute")]
+    pub draws: usize,
+    /// Seed of the simulated laws and noise.
+    #[arg(long, default_value_t = 0, requires = "target_compute")]
+    pub seed: u64,
     #[command(flatten)]
     pub executor: ExecutorArgs,
 }
@@ -41,8 +59,17 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Err(why) => eprintln!("note: no time estimates, this machine cannot run the sweep as configured: {why}"),
         Ok(_) => {}
     }
+    let expected = match args.target_compute {
+        Some(target) => Some(simulate(&sweep, target, &args)?),
+        None => None,
+    };
     if args.json {
-        emit(&format!("{:#}\n", plan_json(&sweep.plan, &estimate)))?;
+        let mut json = plan_json(&sweep.plan, &estimate);
+        if let Some(expected) = &expected {
+            json["expected"] = serde_json::to_value(expected)?;
+            json["expected"]["device_hours"] = serde_json::json!(design_hours(&sweep.plan, &estimate, expected));
+        }
+        emit(&format!("{json:#}\n"))?;
     } else {
         emit(&plan_table(&sweep.plan, &estimate))?;
         let adaptive = sweep.spec.axes.adaptive.as_ref().is_some_and(|a| *a.get_ref());
@@ -54,8 +81,69 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 planned.len()
             ))?;
         }
+        if let Some(expected) = &expected {
+            emit(&expected_text(expected, design_hours(&sweep.plan, &estimate, expected)))?;
+        }
     }
     Ok(Exit::Ok)
+}
+
+/// The design simulated at `target`, with a progress bar on a terminal.
+fn simulate(sweep: &Sweep, target: f64, args: &Args) -> anyhow::Result<Expected> {
+    if !(target > 0.0 && target.is_finite()) {
+        return Err(exit::bad_input(format!("--target-compute: expected a positive number of FLOP, got {target}")));
+    }
+    if args.draws < 2 {
+        return Err(exit::bad_input("--draws: expected at least 2 simulated sweeps to measure a spread"));
+    }
+    let simulator = Simulator::new(&sweep.spec)?;
+    let request = Request { draws: args.draws, seed: args.seed, ..Request::new(target) };
+    let bar = ProgressBar::new(args.draws as u64);
+    bar.set_style(ProgressStyle::with_template("simulating the design [{bar:30}] {pos}/{len} sweeps ({eta})").expect("static template is valid").progress_chars("=> "));
+    let expected = simulator.expected(&request, |done| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    Ok(expected?)
+}
+
+/// Device-hours of the whole design: the measured seconds of the planned runs, scaled by FLOP
+/// to every stage (an adaptive plan shows only the stages it can place yet).
+fn design_hours(plan: &Plan, estimate: &PlanEstimate, expected: &Expected) -> Option<f64> {
+    let seconds: Option<f64> = estimate.seconds.iter().copied().sum();
+    seconds.map(|s| s * expected.flops / plan.total_flops() / 3600.0)
+}
+
+/// What the design is expected to buy, for people.
+fn expected_text(e: &Expected, hours: Option<f64>) -> String {
+    let percent = |x: f64| format!("{:+.2}%", 100.0 * x);
+    let mut out = format!(
+        "\nthe whole design: {} runs, {} FLOP, {}\n",
+        e.runs,
+        format_flops(e.flops),
+        hours.map_or("device-hours unmeasured (give --bench or run `saescale bench`)".into(), |h| format!("{h:.3} device-hours"))
+    );
+    out.push_str(&format!(
+        "expected at C = {} ({} simulated sweeps on {}, loss noise {:.2}%{}):\n",
+        format_flops(e.target_compute),
+        e.draws,
+        e.laws,
+        100.0 * e.noise,
+        if e.failed > 0 { format!("; {} fits did not converge", e.failed) } else { String::new() }
+    ));
+    out.push_str(&format!(
+        "  F*(C)  95% interval ×{:.3} wide: fits land at [{:.3}, {:.3}] × the true F*, median error {:.1}%\n",
+        e.features_width(),
+        e.features_ratio[0],
+        e.features_ratio[1],
+        100.0 * e.features_median_error.exp_m1()
+    ));
+    out.push_str(&format!(
+        "  L*(C)  95% interval {:.2}% wide: fits land at [{}, {}] of the true L*, median error {:.2}%\n",
+        100.0 * e.loss_width(),
+        percent(e.loss_error[0]),
+        percent(e.loss_error[1]),
+        100.0 * e.loss_median_error
+    ));
+    out
 }
 
 /// The plan and its estimates for scripts.

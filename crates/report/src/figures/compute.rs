@@ -116,6 +116,7 @@ mod tests {
             y: 1.0,
             compute,
             budget: None,
+            placed_by: None,
             loss: Some(loss),
             l0: None,
             dead_fraction: None,

@@ -66,6 +66,16 @@ pub(crate) fn budget_label(budget: f64) -> String {
     format!("C = {}", number(budget, 3))
 }
 
+/// A budget's legend label, with what placed its runs when an isoflop design did (all of a
+/// budget's runs are one stage): `C = 2e11 (fit of stage 0)`.
+fn placed_label(budget: f64, members: &[&Run]) -> String {
+    let label = budget_label(budget);
+    match members.first().and_then(|r| r.placed_by.as_deref()) {
+        Some(by) if members.iter().all(|r| r.placed_by.as_deref() == Some(by)) => format!("{label} ({by})"),
+        _ => label,
+    }
+}
+
 pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
     let Some(fit) = &data.fit else { return runs_only(data) };
     let skip = |reason: String| Err(Skipped { name: NAME, title: TITLE, reason });
@@ -153,7 +163,7 @@ fn profile_figure(data: &Dataset, fit: &FitResult, iso: &IsoFlopFit) -> Figure {
     let mut layers = Vec::new();
     let (mut minima, mut edge_minima) = (Vec::new(), Vec::new());
     for b in &budgets {
-        let (color, label) = (coloring.color(b.shown), budget_label(b.shown));
+        let (color, label) = (coloring.color(b.shown), placed_label(b.shown, &b.members));
         layers.extend(budget_layers(b, &label, color, discrete, fit.params.map(|p| (p, fit.kappa))));
         let point = Datum::at(b.optimum.x_opt, b.optimum.loss_opt).tagged(label).colored(color);
         if b.optimum.interior {
@@ -286,8 +296,13 @@ fn profile_caption(data: &Dataset, fit: &FitResult, iso: &IsoFlopFit) -> String 
     } else {
         " The frontier of the isoflop fit is a power law through the filled minima.".to_string()
     };
+    let placed = if data.runs.iter().any(|r| r.placed_by.is_some()) {
+        " The legend says what placed each budget's runs: the design's prior, or the fit of the budgets finished before it."
+    } else {
+        ""
+    };
     format!(
-        "{} against {} for each compute budget of the fit's IsoFLOP profile (runs within {}% of a budget's first run share it), as fit.json records it. Solid: the {} the fit drew through the budget's runs{merged}, with its minimum marked with a diamond (outlined when the minimum is at the edge of the sampled sizes, so the true optimum may lie beyond).{}{role}",
+        "{} against {} for each compute budget of the fit's IsoFLOP profile (runs within {}% of a budget's first run share it), as fit.json records it. Solid: the {} the fit drew through the budget's runs{merged}, with its minimum marked with a diamond (outlined when the minimum is at the edge of the sampled sizes, so the true optimum may lie beyond).{}{role}{placed}",
         super::compute::capitalise(&data.vars.loss),
         data.vars.x,
         number(100.0 * config.budget_tolerance, 3),
@@ -335,7 +350,7 @@ fn runs_only(data: &Dataset) -> Result<Figure, Skipped> {
     let mut layers: Vec<Layer> = groups
         .iter()
         .map(|(budget, members)| {
-            let layer = Layer::new(budget_label(*budget), coloring.color(*budget), Mark::dots(Shape::Circle, 3.6), members.iter().filter_map(|r| run_point(r)).collect());
+            let layer = Layer::new(placed_label(*budget, members), coloring.color(*budget), Mark::dots(Shape::Circle, 3.6), members.iter().filter_map(|r| run_point(r)).collect());
             if discrete { layer } else { layer.unlisted() }
         })
         .collect();
@@ -383,6 +398,7 @@ mod tests {
                     y: compute / (6.0 * x),
                     compute,
                     budget: None,
+                    placed_by: None,
                     loss: Some(loss),
                     l0: None,
                     dead_fraction: None,
@@ -450,6 +466,29 @@ mod tests {
         // Nothing skipped: the notes are the fit's own warnings.
         assert_eq!(figure.notes, iso.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>());
         assert!(figure.caption.contains("Akima spline the fit drew"), "{}", figure.caption);
+    }
+
+    /// An isoflop design's budgets say what placed their runs, in the legend and the caption.
+    #[test]
+    fn each_budget_of_an_isoflop_design_says_what_placed_it() {
+        let mut data = dataset();
+        for (i, run) in data.runs.iter_mut().enumerate() {
+            run.placed_by = Some(if i < 5 { "prior".into() } else { format!("fit of stage {}", i / 5 - 1) });
+        }
+        let figure = figure(&data).unwrap();
+        let budgets: Vec<f64> = data.fit.as_ref().unwrap().isoflop.as_ref().unwrap().budgets.iter().map(|b| b.compute).collect();
+        let expected = [
+            format!("{} (prior)", budget_label(budgets[0])),
+            format!("{} (fit of stage 0)", budget_label(budgets[1])),
+            format!("{} (fit of stage 1)", budget_label(budgets[2])),
+        ];
+        assert_eq!(run_layers(&figure), expected.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(layer(&figure, &curve_series(&expected[1])).is_some());
+        assert!(figure.caption.contains("what placed each budget's runs"), "{}", figure.caption);
+        // Without placements (a grid), the plain budget labels and no such sentence.
+        let plain = super::figure(&dataset()).unwrap();
+        assert_eq!(run_layers(&plain), budgets.iter().map(|&c| budget_label(c)).collect::<Vec<_>>());
+        assert!(!plain.caption.contains("what placed"));
     }
 
     /// Runs that are not the ones the fit was made from (the store changed since) are not
