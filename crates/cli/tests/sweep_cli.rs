@@ -312,6 +312,22 @@ fn an_adaptive_isoflop_sweep_plans_the_same_runs_after_kill_9_and_resume() {
     let resumed = output(run("killed", &[]));
     assert!(resumed.status.success(), "{}", text(&resumed.stderr));
     assert_eq!(placed("killed"), expected, "the resumed sweep planned other runs");
+
+    // The finished sweep's fit as the prior of the next design: its frontier centres the
+    // budgets, and --target-compute draws laws from its bootstrap replicates, with the noise of
+    // its residuals (the stand-in's 0.2% wobble, not the 1% default).
+    let with_fit = spec.replace("exponent = 0.5\nanchor = { compute = 1e11, features = 256 }", "fit = \"reference/fit.json\"");
+    assert_ne!(with_fit, spec);
+    std::fs::write(sweep.path().join("from-fit.toml"), with_fit).unwrap();
+    let out = output(sweep.command(&["plan", "from-fit.toml", "--target-compute", "8e12", "--draws", "2", "--json"], &[]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(json["expected"]["laws"].as_str().unwrap().contains("bootstrap replicates of the prior's fit"), "{json:#}");
+    let noise = json["expected"]["noise"].as_f64().unwrap();
+    assert!(noise > 1e-4 && noise < 5e-3, "{noise}");
+    let first: Vec<f64> = json["runs"].as_array().unwrap().iter().map(|r| r["features"].as_f64().unwrap()).collect();
+    let centre = (first[0] * first[3]).sqrt();
+    assert!((centre / ((2.0 / 3.0) * (1e11f64 / (12.0 * 64.0 * 256.0)).sqrt())).ln().abs() < 0.5, "{first:?}");
 }
 
 /// `plan --target-compute` (issue 14): what a design is expected to buy, before anything runs;

@@ -195,29 +195,28 @@ impl Simulator {
             return Err(Error::bad_input(format!("expected a positive target compute, got {}", request.target_compute)));
         }
         let noise = prior.noise().unwrap_or(DEFAULT_NOISE);
-        let fitted = match &prior.fit {
-            Some(_) => Some(prior.fitted_laws().ok_or_else(|| {
-                Error::bad_input("the prior's fit has no joint law to simulate (an isoflop-method fit): name a huber, mle or lsq fit")
-            })?),
-            None => None,
-        };
-        let laws_name = match &fitted {
-            Some(laws) if laws.len() > 1 => format!("{} bootstrap replicates of the prior's fit", laws.len()),
-            Some(_) => "the prior's fit (no bootstrap: noise only)".to_string(),
-            None => "SAE-like laws around the prior (docs/METHODS.md §7)".to_string(),
-        };
-        match &fitted {
-            Some(laws) => self.expected_on(laws, noise, laws_name, request, progress),
+        let (laws, laws_name) = match &prior.fit {
+            Some(_) => {
+                let laws = prior.fitted_laws().ok_or_else(|| {
+                    Error::bad_input("the prior's fit has no joint law to simulate (an isoflop-method fit): name a huber, mle or lsq fit")
+                })?;
+                let name = match laws.len() {
+                    1 => "the prior's fit (no bootstrap: noise only)".to_string(),
+                    n => format!("{n} bootstrap replicates of the prior's fit"),
+                };
+                (laws, name)
+            }
             None => {
                 let reference = self.smallest_budget();
                 let mut rng = ChaCha8Rng::seed_from_u64(request.seed);
                 let family = LawFamily::default();
-                let laws: Vec<JointParams> = (0..request.draws)
+                let laws = (0..request.draws)
                     .map(|_| family.draw(reference, prior.law.centre(reference), prior.law.exponent(), self.kappa, &mut rng))
                     .collect();
-                self.expected_on(&laws, noise, laws_name, request, progress)
+                (laws, "SAE-like laws around the prior (docs/METHODS.md §7)".to_string())
             }
-        }
+        };
+        self.expected_on(&laws, noise, laws_name, request, progress)
     }
 
     /// The errors of `request.draws` trials with losses of relative `noise`, trial `i` on
