@@ -37,8 +37,9 @@ pub enum Objective<B: Backend> {
         auxk_coefficient: f64,
         /// Dead latents the AuxK loss may use.
         auxk_k: usize,
-        /// Which latents are dead. `[features]`
-        dead: Tensor<B, 1, Bool>,
+        /// Which latents are dead, `None` when none is (the AuxK loss is then 0 and skipped).
+        /// `[features]`
+        dead: Option<Tensor<B, 1, Bool>>,
     },
 }
 
@@ -122,11 +123,16 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
             let mut d_pre =
                 sae.matmul.matmul(d_recon.clone(), sae.w_dec.clone().transpose()).mask_fill(forward.active.clone().bool_not(), 0.0);
 
-            let aux = auxk_terms(sae, &forward.pre, error.neg().detach(), dead, *auxk_k, *auxk_coefficient);
-            w_dec_grad = w_dec_grad + aux.w_dec_grad;
-            d_pre = d_pre + aux.d_pre;
-            let loss = parts.fvu.clone() + aux.loss.clone().mul_scalar(*auxk_coefficient);
-            (loss, Some(aux.loss), d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
+            let (loss, auxk) = match dead {
+                Some(dead) => {
+                    let aux = auxk_terms(sae, &forward.pre, error.neg().detach(), dead, *auxk_k, *auxk_coefficient);
+                    w_dec_grad = w_dec_grad + aux.w_dec_grad;
+                    d_pre = d_pre + aux.d_pre;
+                    (parts.fvu.clone() + aux.loss.clone().mul_scalar(*auxk_coefficient), aux.loss)
+                }
+                None => (parts.fvu.clone(), Tensor::zeros([1], &sae.w_dec.device())),
+            };
+            (loss, Some(auxk), d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
         }
     };
 
@@ -283,7 +289,7 @@ mod tests {
             TensorData::new((0..12).map(|i| i % 3 == 0).collect::<Vec<_>>(), [12]),
             &Default::default(),
         );
-        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead };
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead) };
         check_against_autodiff(tracked_sae(Activation::TopK { k: 4 }, true), objective);
     }
 
@@ -291,10 +297,19 @@ mod tests {
     fn auxk_is_zero_without_dead_latents() {
         let sae = init_sae::<Cpu>(6, 12, Activation::TopK { k: 4 }, 1.0, 1, &device());
         let dead = Tensor::<Cpu, 1, Bool>::from_data(TensorData::new(vec![false; 12], [12]), &device());
-        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead };
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead) };
         let result = loss_and_gradients(&sae, random_input::<Cpu>(9, 6), &objective);
-        assert_eq!(to_vec(result.stats.auxk.unwrap()), vec![0.0]);
-        assert_eq!(to_vec(result.stats.loss), to_vec(result.stats.fvu));
+        assert_eq!(to_vec(result.stats.auxk.clone().unwrap()), vec![0.0]);
+        assert_eq!(to_vec(result.stats.loss.clone()), to_vec(result.stats.fvu.clone()));
+        // Skipping the AuxK terms when no latent is dead changes nothing.
+        let skipped = loss_and_gradients(&sae, random_input::<Cpu>(9, 6), &Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: None });
+        assert_eq!(to_vec(skipped.stats.auxk.unwrap()), vec![0.0]);
+        assert_eq!(to_vec(skipped.stats.loss), to_vec(result.stats.loss));
+        let (a, b) = (&result.gradients, &skipped.gradients);
+        assert_eq!(a.w_enc.to_data(), b.w_enc.to_data());
+        assert_eq!(a.b_enc.to_data(), b.b_enc.to_data());
+        assert_eq!(a.w_dec.to_data(), b.w_dec.to_data());
+        assert_eq!(a.b_dec.to_data(), b.b_dec.to_data());
     }
 
     #[test]

@@ -166,7 +166,7 @@ impl<B: Backend> Trainer<B> {
             moments.w_dec = file.float(path, &format!("{prefix}.w_dec"), [f, d], device)?;
             moments.b_dec = file.float(path, &format!("{prefix}.b_dec"), [d], device)?;
         }
-        trainer.dead.since_fired = file.int(path, "dead.since_fired", [f], device)?;
+        trainer.dead = DeadLatents::restore(file.int(path, "dead.since_fired", [f], device)?, trainer.dead.window);
         trainer.source.seek(header.cursor)?;
         trainer.step = header.step;
         trainer.elapsed_before_s = header.elapsed_s;
@@ -237,7 +237,7 @@ impl<B: Backend> Trainer<B> {
             Architecture::Topk => Objective::TopK {
                 auxk_coefficient: train.auxk_coefficient.unwrap_or_default(),
                 auxk_k: train.auxk_k.unwrap_or(1),
-                dead: self.dead.dead(),
+                dead: self.dead.dead_if_any(),
             },
         };
 
