@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 
 use saescale_spec::compute::{run_flops, steps_for_budget, training_memory_bytes};
 use saescale_spec::{LogSpec, RunSpec};
-use toml::Spanned;
 
 use crate::error::SpecError;
 use crate::spec::{Design, ExecutorSpec, GridPoint, SweepSpec};
@@ -309,8 +308,7 @@ pub fn isoflop_features(centre: f64, points: usize, span: f64) -> Vec<usize> {
 fn isoflop_points(spec: &SweepSpec, centres: &[Centre]) -> Result<Vec<Point>> {
     let axes = &spec.axes;
     let (d_in, batch_size) = (spec.template.d_in(), spec.template.batch_size());
-    let mut budgets: Vec<&Spanned<crate::spec::Budget>> = axes.budgets.as_ref().map(|b| b.get_ref().iter().collect()).unwrap_or_default();
-    budgets.sort_by(|a, b| a.get_ref().0.total_cmp(&b.get_ref().0));
+    let budgets = spec.budgets_smallest_first();
     let n = axes.points_per_budget.as_ref().map_or(DEFAULT_POINTS_PER_BUDGET, |p| p.get_ref().0) as usize;
     let span = axes.span.as_ref().map_or(DEFAULT_SPAN, |s| s.get_ref().0);
     let min_steps = axes.min_steps.as_ref().map_or(DEFAULT_MIN_STEPS, |m| m.get_ref().0);
@@ -325,16 +323,19 @@ fn isoflop_points(spec: &SweepSpec, centres: &[Centre]) -> Result<Vec<Point>> {
                 centre.features
             )));
         }
+        // Steps fall as F grows, so the largest count is the one that may get too few.
+        let largest = *features.last().expect("the spec checks points_per_budget >= 2");
+        let steps = steps_for_budget(flop, d_in, largest, batch_size);
+        if steps < min_steps {
+            return Err(fail(format!(
+                "budget {flop:e} FLOP is too small for its span: F = {largest} (the largest of {features:?}, around F*(C) = {:.1} by the {}) gets {steps} steps, \
+                 fewer than min_steps = {min_steps}; raise the budget, narrow the span or lower min_steps",
+                centre.features,
+                centre.placed_by
+            )));
+        }
         for &f in &features {
             let steps = steps_for_budget(flop, d_in, f, batch_size);
-            if steps < min_steps {
-                return Err(fail(format!(
-                    "budget {flop:e} FLOP is too small for its span: F = {f} (the largest of {features:?}, around F*(C) = {:.1} by the {}) gets {steps} steps, \
-                     fewer than min_steps = {min_steps}; raise the budget, narrow the span or lower min_steps",
-                    centre.features,
-                    centre.placed_by
-                )));
-            }
             points.push(Point { features: f, steps, budget: Some(flop), span: budget.span(), placed_by: Some(centre.placed_by) });
         }
     }

@@ -672,6 +672,18 @@ impl SweepSpec {
         self.axes.design.as_ref().map_or(Design::Grid, |d| *d.get_ref())
     }
 
+    /// The budgets, smallest first: the order in which an adaptive isoflop design trains them.
+    pub fn budgets_smallest_first(&self) -> Vec<&Spanned<Budget>> {
+        let mut budgets: Vec<&Spanned<Budget>> = self.axes.budgets.as_ref().map(|b| b.get_ref().iter().collect()).unwrap_or_default();
+        budgets.sort_by(|a, b| a.get_ref().0.total_cmp(&b.get_ref().0));
+        budgets
+    }
+
+    /// Compute per feature-step of the sweep's runs, κ = 12·d·batch (C = κ·F·S).
+    pub fn kappa(&self) -> f64 {
+        saescale_spec::compute::run_flops(self.template.d_in(), 1, 1, self.template.batch_size())
+    }
+
     /// An error at the key `keys` of the spec's text (e.g. `["sweep", "prior", "fit"]`), or
     /// without a place when the key is not written there.
     pub fn error_at(&self, keys: &[&str], message: impl Into<String>) -> SpecError {

@@ -211,7 +211,9 @@ fn render(p: &SweepProgress) -> String {
             None => "no manager running".into(),
         }
     );
-    let right: Vec<usize> = if placed { vec![1, 2, 3, 6, 7, 8, 9, 10] } else { vec![1, 2, 3, 5, 6, 7, 8, 9] };
+    // Right-aligned: budget, F, steps, progress, loss, tokens/s, ETA, tries (one further right
+    // past the "placed by" column).
+    let right: Vec<usize> = [1, 2, 3, 5, 6, 7, 8, 9].into_iter().map(|i| if placed && i >= 4 { i + 1 } else { i }).collect();
     out.push_str(&render_table(&headers, &rows, &right));
     let width = 30;
     let filled = ((p.fraction * width as f64).round() as usize).min(width);

@@ -26,7 +26,6 @@ use std::path::Path;
 
 use saescale_fit::isoflop::{isoflop, profile};
 use saescale_fit::{IsoFlopConfig, Points};
-use saescale_spec::compute::run_flops;
 use saescale_sweep::plan::{Centre, PlacedBy};
 use saescale_sweep::spec::Design;
 use saescale_sweep::store::RunState;
@@ -65,12 +64,12 @@ pub(crate) fn plan(spec: &SweepSpec, dir: &Path) -> Result<Plan> {
 /// finished runs of the stages planned so far, or `None` while some still has to run.
 /// Non-adaptive designs centre every budget on the prior at once.
 pub(crate) fn stages(spec: &SweepSpec, prior: &PriorLaw, mut finished: impl FnMut(&Plan) -> Result<Option<Vec<FinishedRun>>>) -> Result<Plan> {
-    let budgets = budgets_smallest_first(spec);
+    let budgets: Vec<f64> = spec.budgets_smallest_first().iter().map(|b| b.get_ref().0).collect();
     let from_prior = |c: f64| Centre { features: prior.centre(c), placed_by: PlacedBy::Prior };
     if !spec.axes.adaptive.as_ref().is_some_and(|a| *a.get_ref()) {
         return Ok(Plan::isoflop(spec, &budgets.iter().map(|&c| from_prior(c)).collect::<Vec<_>>())?);
     }
-    let kappa = run_flops(spec.template.d_in(), 1, 1, spec.template.batch_size());
+    let kappa = spec.kappa();
     let mut centres = vec![from_prior(budgets[0])];
     loop {
         let plan = Plan::isoflop(spec, &centres)?;
@@ -82,13 +81,6 @@ pub(crate) fn stages(spec: &SweepSpec, prior: &PriorLaw, mut finished: impl FnMu
         let features = fitted_centre(&runs, kappa, prior, budgets[stage]).unwrap_or_else(|| prior.centre(budgets[stage]));
         centres.push(Centre { features, placed_by: PlacedBy::StageFit { stage } });
     }
-}
-
-/// The spec's budgets in the order an adaptive design trains them.
-fn budgets_smallest_first(spec: &SweepSpec) -> Vec<f64> {
-    let mut budgets: Vec<f64> = spec.axes.budgets.as_ref().map(|b| b.get_ref().iter().map(|b| b.get_ref().0).collect()).unwrap_or_default();
-    budgets.sort_by(f64::total_cmp);
-    budgets
 }
 
 /// The plan's done runs with a loss, once every run has finished (done or failed); `None`

@@ -4,7 +4,7 @@
 
 use saescale_fit::law::JointParams;
 use saescale_fit::objective::Objective;
-use saescale_fit::FitResult;
+use saescale_fit::{FitResult, Frontier};
 use saescale_sweep::spec::Prior;
 use saescale_sweep::SweepSpec;
 
@@ -15,8 +15,8 @@ use crate::{Error, Result};
 pub(crate) enum PriorLaw {
     /// `F*(C) = features · (C / compute)^exponent`.
     Power { exponent: f64, compute: f64, features: f64 },
-    /// An earlier fit's frontier `F*(C) = G·(C/κ)^a`.
-    Fit { a: f64, g: f64, kappa: f64 },
+    /// An earlier fit's frontier `F*(C) = G·(C/κ)^a`, with the fit's κ.
+    Fit { frontier: Frontier, kappa: f64 },
 }
 
 /// A `[sweep.prior]` with its fit (if it names one) read.
@@ -56,7 +56,7 @@ impl LoadedPrior {
         if !(frontier.a > 0.0 && frontier.a < 1.0 && frontier.G > 0.0 && frontier.G.is_finite()) {
             return Err(fail(format!("the frontier of {} (a = {}, G = {}) cannot place runs: expected 0 < a < 1 and G > 0", path.display(), frontier.a, frontier.G)));
         }
-        let law = PriorLaw::Fit { a: frontier.a, g: frontier.G, kappa: fit.kappa };
+        let law = PriorLaw::Fit { frontier, kappa: fit.kappa };
         Ok(LoadedPrior { law, fit: Some(fit), noise: prior.noise })
     }
 
@@ -81,7 +81,7 @@ impl PriorLaw {
     pub(crate) fn centre(&self, c: f64) -> f64 {
         match *self {
             PriorLaw::Power { exponent, compute, features } => features * (c / compute).powf(exponent),
-            PriorLaw::Fit { a, g, kappa } => g * (c / kappa).powf(a),
+            PriorLaw::Fit { frontier, kappa } => frontier.x_opt(c, kappa),
         }
     }
 
@@ -89,7 +89,7 @@ impl PriorLaw {
     pub(crate) fn exponent(&self) -> f64 {
         match *self {
             PriorLaw::Power { exponent, .. } => exponent,
-            PriorLaw::Fit { a, .. } => a,
+            PriorLaw::Fit { frontier, .. } => frontier.a,
         }
     }
 }

@@ -23,7 +23,6 @@ use rand_distr::{Distribution, StandardNormal};
 use saescale_fit::law::JointParams;
 use saescale_fit::stats::percentile;
 use saescale_fit::{fit, FitConfig, Frontier, Method, Points, Starts};
-use saescale_spec::compute::run_flops;
 use saescale_sweep::plan::PlannedRun;
 use saescale_sweep::spec::Design;
 use saescale_sweep::{Plan, SweepSpec};
@@ -137,8 +136,7 @@ impl Simulator {
     /// An isoflop spec whose prior cannot be read.
     pub fn new(spec: &SweepSpec) -> Result<Simulator> {
         let prior = if spec.axes.prior.is_some() { Some(LoadedPrior::of(spec)?) } else { None };
-        let kappa = run_flops(spec.template.d_in(), 1, 1, spec.template.batch_size());
-        Ok(Simulator { spec: spec.clone(), prior, kappa })
+        Ok(Simulator { spec: spec.clone(), prior, kappa: spec.kappa() })
     }
 
     /// The design simulated on `law`, losses with relative `noise`, seeded by `seed`, fitted from
@@ -240,10 +238,9 @@ impl Simulator {
     /// Where the prior's family is anchored: the smallest budget (the grid's smallest run's
     /// compute without budgets).
     fn smallest_budget(&self) -> f64 {
-        let budgets = self.spec.axes.budgets.as_ref().map(|b| b.get_ref().iter().map(|b| b.get_ref().0).fold(f64::INFINITY, f64::min));
-        match budgets {
-            Some(b) if b.is_finite() => b,
-            _ => Plan::new(&self.spec).ok().and_then(|p| p.runs.iter().map(|r| r.flops).reduce(f64::min)).unwrap_or(1.0),
+        match self.spec.budgets_smallest_first().first() {
+            Some(smallest) => smallest.get_ref().0,
+            None => Plan::new(&self.spec).ok().and_then(|p| p.runs.iter().map(|r| r.flops).reduce(f64::min)).unwrap_or(1.0),
         }
     }
 }
