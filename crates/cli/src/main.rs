@@ -6,6 +6,7 @@
 //! on the backend `--device` picks), and [`main`] turns the outcome into one message and one
 //! exit code (see [`exit`]).
 
+mod alloc;
 mod cmd;
 mod device;
 mod exit;
@@ -47,6 +48,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    alloc::keep_freed_memory();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Train(args) => cmd::train::run(args),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use saescale_fit::lr::{bootstrap_lr_law, fit_lr_law, LrData};
 use saescale_fit::{BootstrapConfig, ExcludedRow, FitConfig, FitResult, Interpolation, LrReport, Method, Points, SaeSetting, Source};
 use saescale_spec::atomic::write_json_atomic;
+use saescale_spec::Architecture;
 use saescale_sweep::store::layout;
 use saescale_table::{results, Table};
 
@@ -242,7 +243,7 @@ fn load_sweep(dir: &Path, request: &FitRequest) -> Result<(Table, Mapping)> {
     let d_in = constant_integer(&table, "d_in")?;
     let batch_size = constant_integer(&table, "batch_size")?;
     // FLOP per feature-step, from the one place compute is counted.
-    let kappa = saescale_spec::compute::run_flops(d_in, 1, 1, batch_size);
+    let kappa = saescale_spec::compute::kappa(constant_architecture(&table)?, d_in, batch_size);
     let source = Source {
         path: Some(path.display().to_string()),
         x_col: "features".into(),
@@ -308,6 +309,24 @@ fn filtered(mut table: Table, filters: &[String]) -> Result<Table> {
 }
 
 /// A column that must hold one positive integer for every row (d_in, batch_size of a sweep).
+/// The architecture all rows trained, which decides how their compute is counted (tables
+/// written before the column existed held relu runs only).
+fn constant_architecture(table: &Table) -> Result<Architecture> {
+    if !table.has_column("architecture") {
+        return Ok(Architecture::Relu);
+    }
+    for architecture in Architecture::ALL {
+        if table.filter_eq("architecture", architecture.as_str())?.height() == table.height() {
+            return Ok(architecture);
+        }
+    }
+    Err(Error::bad_input(format!(
+        "{}: column `architecture` differs between runs (or is not one of {}); fit one at a time with --where architecture=NAME",
+        table.path().display(),
+        Architecture::ALL.map(Architecture::as_str).join(", ")
+    )))
+}
+
 fn constant_integer(table: &Table, column: &str) -> Result<usize> {
     let values = table.positive_column(column)?;
     let first = values[0];

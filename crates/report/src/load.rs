@@ -82,8 +82,12 @@ fn load_sweep(dir: &Path, fit: Option<FitResult>) -> Result<Dataset> {
     let records = store.records(&plan)?;
     let frame = results_frame(&records)?;
     let spec = read_optional(&store.spec_path())?;
-    let (d_in, batch) = plan.runs.first().map_or((1, 1), |r| (r.spec.d_in(), r.spec.train.batch_size));
-    let kappa = fit.as_ref().map_or_else(|| saescale_spec::compute::run_flops(d_in, 1, 1, batch), |f| f.kappa);
+    let batch = plan.runs.first().map_or(1, |r| r.spec.train.batch_size);
+    let kappa = match (&fit, plan.runs.first()) {
+        (Some(fit), _) => fit.kappa,
+        (None, Some(run)) => saescale_spec::compute::kappa(run.spec.sae.architecture, run.spec.d_in(), run.spec.train.batch_size),
+        (None, None) => saescale_spec::compute::kappa(saescale_spec::Architecture::Relu, 1, 1),
+    };
     let eligible = fit.as_ref().map(|f| fitted_rows(&frame, &dir.join(layout::RESULTS_PARQUET), &f.source.filters)).transpose()?;
     let excluded: HashMap<usize, String> =
         fit.as_ref().map(|f| f.source.excluded.iter().map(|e| (e.row, e.reason.clone())).collect()).unwrap_or_default();

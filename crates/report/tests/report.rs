@@ -100,7 +100,7 @@ fn fit_sweep(dir: &Path, plan: &Plan) {
     let x: Vec<f64> = done.iter().map(|r| r.features as f64).collect();
     let y: Vec<f64> = done.iter().map(|r| r.steps as f64).collect();
     let loss: Vec<f64> = done.iter().map(|r| store.final_metrics(&r.id).unwrap().unwrap().loss.unwrap()).collect();
-    let kappa = saescale_spec::compute::run_flops(64, 1, 1, 256);
+    let kappa = saescale_spec::compute::kappa(saescale_spec::Architecture::Relu, 64, 256);
     let mut config = FitConfig::new(Method::Huber, kappa);
     config.starts = Starts::Given(vec![TRUTH.to_log()]);
     config.bootstrap = Some(BootstrapConfig::new(40, 1));

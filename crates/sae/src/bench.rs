@@ -2,9 +2,11 @@
 //!
 //! Both are measured through the same burn backend, after warm-up steps that absorb
 //! one-off costs (allocation, autotuning on GPUs). The step is the real [`Trainer`] step of a
-//! relu SAE (Anthropic recipe) fed from a small pool of batches already on the device, so
-//! the number excludes data generation and host-to-device copies, as the PyTorch baseline
-//! (`torch_sae_step.py`, the project's PyTorch reference step) does.
+//! relu SAE (Anthropic recipe) or a topk SAE (Gao et al., either kernel) fed from a small
+//! pool of batches already on the device, so the number excludes data generation and
+//! host-to-device copies, as the PyTorch baseline (`torch_sae_step.py`, the project's
+//! PyTorch reference step) does. A topk bench is too short for any latent to die (the dead
+//! window is 10M tokens), so it has no AuxK term, as the PyTorch TopK step has none.
 
 use std::time::Instant;
 
@@ -12,28 +14,50 @@ use burn::tensor::backend::Backend;
 use burn::tensor::{Distribution, ElementConversion, Tensor};
 use saescale_data::{DataConfig, SyntheticConfig};
 use saescale_spec::bench::StepThroughput;
-use saescale_spec::{compute, Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TrainSpec};
+use saescale_spec::{compute, Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TopkKernel, TrainSpec};
 
 use crate::trainer::Trainer;
 use crate::Result;
 
-/// Times `steps` training steps of a relu SAE of this size after `warmup` untimed ones, with
-/// its matmuls in `precision`.
+/// The step one benchmark times.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BenchStep {
+    /// Input width.
+    pub d_in: usize,
+    /// Latents.
+    pub features: usize,
+    /// Tokens per step.
+    pub batch_size: usize,
+    /// Number format of the matmuls.
+    pub precision: Precision,
+    /// What the SAE is.
+    pub arch: BenchArch,
+}
+
+/// The SAE a benchmark trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BenchArch {
+    /// ReLU with the L1 penalty (Anthropic, April 2024).
+    Relu,
+    /// TopK with `k` active latents, computed by `kernel`.
+    TopK {
+        /// Active latents per token.
+        k: usize,
+        /// Dense or sparse step.
+        kernel: TopkKernel,
+    },
+}
+
+/// Times `steps` training steps of `step` after `warmup` untimed ones.
 ///
 /// # Errors
-/// Training errors (a diverging loss cannot happen at this learning rate, but is reported).
-pub fn step_throughput<B: Backend>(
-    d_in: usize,
-    features: usize,
-    batch_size: usize,
-    warmup: u64,
-    steps: u64,
-    precision: Precision,
-    device: &B::Device,
-) -> Result<StepThroughput> {
+/// Training errors: an invalid size (k > features), or a diverging loss, which cannot happen
+/// at these learning rates but is reported.
+pub fn step_throughput<B: Backend>(step: &BenchStep, warmup: u64, steps: u64, device: &B::Device) -> Result<StepThroughput> {
+    let BenchStep { d_in, features, batch_size, precision, .. } = *step;
     // The peak of this size alone (where the system can reset it), not of the sizes before.
     let peak_is_this_sizes = crate::memory::reset_peak_rss();
-    let mut spec = bench_spec(d_in, features, batch_size, warmup + steps);
+    let mut spec = bench_spec(step, warmup + steps);
     spec.precision = Some(precision);
     let mut trainer = Trainer::<B>::new(&spec, device)?;
     let pool: Vec<Tensor<B, 2>> =
@@ -54,8 +78,11 @@ pub fn step_throughput<B: Backend>(
         batch_size,
         steps,
         precision,
+        architecture: spec.sae.architecture,
+        k: spec.sae.k,
+        kernel: spec.train.topk_kernel,
         tokens_per_s,
-        gflops: compute::flops_per_token(d_in, features) * tokens_per_s / 1e9,
+        gflops: compute::dense_flops_per_token(d_in, features) * tokens_per_s / 1e9,
         peak_rss_bytes: crate::memory::peak_rss_bytes().filter(|_| peak_is_this_sizes),
     })
 }
@@ -78,17 +105,21 @@ pub fn matmul_peak_gflops<B: Backend>(sizes: &[usize], repeats: usize, device: &
     best
 }
 
-/// A relu run spec of the given size for benchmarking.
-fn bench_spec(d_in: usize, features: usize, batch_size: usize, steps: u64) -> RunSpec {
+/// A run spec of the benchmarked step, its architecture's defaults otherwise.
+fn bench_spec(step: &BenchStep, steps: u64) -> RunSpec {
+    let (architecture, k, kernel) = match step.arch {
+        BenchArch::Relu => (Architecture::Relu, None, None),
+        BenchArch::TopK { k, kernel } => (Architecture::Topk, Some(k), Some(kernel)),
+    };
     RunSpec {
-        name: Some(format!("bench-{d_in}x{features}")),
+        name: Some(format!("bench-{}x{}", step.d_in, step.features)),
         seed: 0,
         precision: None,
-        data: DataConfig::Synthetic(SyntheticConfig { d_in, ..SyntheticConfig::default() }),
-        sae: SaeSpec { architecture: Architecture::Relu, features: Some(features), k: None, l1_coefficient: None, decoder_init_norm: None },
+        data: DataConfig::Synthetic(SyntheticConfig { d_in: step.d_in, ..SyntheticConfig::default() }),
+        sae: SaeSpec { architecture, features: Some(step.features), k, l1_coefficient: None, decoder_init_norm: None },
         train: TrainSpec {
             steps: Some(steps),
-            batch_size,
+            batch_size: step.batch_size,
             lr: None,
             adam_beta1: 0.9,
             adam_beta2: 0.999,
@@ -98,6 +129,7 @@ fn bench_spec(d_in: usize, features: usize, batch_size: usize, steps: u64) -> Ru
             grad_clip_norm: None,
             auxk_coefficient: None,
             auxk_k: None,
+            topk_kernel: kernel,
             dead_window_tokens: 10_000_000,
             normalization_rows: 1024,
         },
@@ -111,11 +143,15 @@ mod tests {
     use super::*;
     use crate::test_util::{device, Cpu};
 
+    fn small(arch: BenchArch) -> BenchStep {
+        BenchStep { d_in: 16, features: 64, batch_size: 32, precision: Precision::F32, arch }
+    }
+
     #[test]
     fn throughput_is_reported_consistently() {
-        let result = step_throughput::<Cpu>(16, 64, 32, 1, 3, Precision::F32, &device()).unwrap();
+        let result = step_throughput::<Cpu>(&small(BenchArch::Relu), 1, 3, &device()).unwrap();
         assert_eq!((result.d_in, result.features, result.batch_size, result.steps), (16, 64, 32, 3));
-        assert_eq!(result.precision, Precision::F32);
+        assert_eq!((result.precision, result.architecture, result.k, result.kernel), (Precision::F32, Architecture::Relu, None, None));
         assert!(result.tokens_per_s > 0.0);
         let implied = 12.0 * 16.0 * 64.0 * result.tokens_per_s / 1e9;
         assert!((result.gflops - implied).abs() < 1e-9 * implied.max(1.0));
@@ -124,5 +160,16 @@ mod tests {
         if let Some(peak) = result.peak_rss_bytes {
             assert!(peak >= 4 * (2 * 16 * 64) as u64, "{peak}");
         }
+    }
+
+    #[test]
+    fn a_topk_bench_records_its_k_and_kernel() {
+        for kernel in [TopkKernel::Dense, TopkKernel::Sparse] {
+            let result = step_throughput::<Cpu>(&small(BenchArch::TopK { k: 4, kernel }), 1, 2, &device()).unwrap();
+            assert_eq!((result.architecture, result.k, result.kernel), (Architecture::Topk, Some(4), Some(kernel)));
+            assert!(result.tokens_per_s > 0.0);
+        }
+        // A size the architecture cannot have is an error, not a panic.
+        assert!(step_throughput::<Cpu>(&small(BenchArch::TopK { k: 65, kernel: TopkKernel::Sparse }), 1, 2, &device()).is_err());
     }
 }

@@ -16,6 +16,8 @@
 //!   the directory's files and records are saescale-spec's ([`saescale_spec::layout`],
 //!   [`saescale_spec::records`]).
 //! - [`export_saelens`]: the SAELens v6 directory.
+//! - [`select`]: the k largest pre-activations of each row, without a full sort on the CPU.
+//! - [`sparse`]: the TopK step on the k active latents of each row (`train.topk_kernel = "sparse"`).
 //! - [`precision`]: f32 or bf16 matmuls over f32 master weights.
 //! - [`bench`]: throughput of the training step and the matmul peak.
 //!
@@ -29,6 +31,7 @@ mod dead;
 mod error;
 pub mod export;
 mod fs;
+pub mod host;
 mod init;
 pub mod loss;
 pub mod memory;
@@ -37,6 +40,8 @@ pub mod optim;
 pub mod precision;
 mod run;
 pub mod schedule;
+pub mod select;
+pub mod sparse;
 pub mod tensors;
 mod trainer;
 

@@ -20,7 +20,9 @@
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
 
-use crate::model::{top_k_relu, Sae};
+use saescale_spec::TopkKernel;
+
+use crate::model::{top_k_relu, Activation, Sae};
 
 /// Which loss to take the gradient of.
 #[derive(Debug, Clone)]
@@ -40,6 +42,8 @@ pub enum Objective<B: Backend> {
         /// Which latents are dead, `None` when none is (the AuxK loss is then 0 and skipped).
         /// `[features]`
         dead: Option<Tensor<B, 1, Bool>>,
+        /// Full-width latents here, or the k active ones in [`crate::sparse`].
+        kernel: TopkKernel,
     },
 }
 
@@ -96,6 +100,11 @@ pub fn batch_stats<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, l1_coefficient: f6
 
 /// Loss, metrics and gradients of one batch `x` (`[batch, d_in]`).
 pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: &Objective<B>) -> StepResult<B> {
+    if let (Objective::TopK { auxk_coefficient, auxk_k, dead, kernel: TopkKernel::Sparse }, Activation::TopK { k }) =
+        (objective, sae.activation)
+    {
+        return crate::sparse::topk_loss_and_gradients(sae, x, k, *auxk_coefficient, *auxk_k, dead.as_ref());
+    }
     let forward = sae.forward(x.clone());
     let parts = Parts::new(sae, &x, &forward.latents, &forward.reconstruction);
     let fired = forward.active.clone().any_dim(0).squeeze_dim(0);
@@ -116,7 +125,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
             let loss = parts.mse.clone() + parts.l1.clone().mul_scalar(lambda);
             (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
         }
-        Objective::TopK { auxk_coefficient, auxk_k, dead } => {
+        Objective::TopK { auxk_coefficient, auxk_k, dead, .. } => {
             let variance = parts.variance.clone().unsqueeze();
             let d_recon = error.clone().mul_scalar(2.0) / variance.clone();
             let mut w_dec_grad = sae.matmul.matmul(forward.latents.clone().transpose(), d_recon.clone());
@@ -229,7 +238,6 @@ pub fn project_out_parallel<B: Backend>(w_dec: &Tensor<B, 2>, gradient: Tensor<B
 mod tests {
     use super::*;
     use crate::init::init_sae;
-    use crate::model::Activation;
     use crate::test_util::{device, tensor2, to_vec, Cpu};
     use burn::backend::Autodiff;
     use burn::tensor::{Distribution, TensorData};
@@ -289,7 +297,7 @@ mod tests {
             TensorData::new((0..12).map(|i| i % 3 == 0).collect::<Vec<_>>(), [12]),
             &Default::default(),
         );
-        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead) };
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead), kernel: TopkKernel::Dense };
         check_against_autodiff(tracked_sae(Activation::TopK { k: 4 }, true), objective);
     }
 
@@ -297,12 +305,12 @@ mod tests {
     fn auxk_is_zero_without_dead_latents() {
         let sae = init_sae::<Cpu>(6, 12, Activation::TopK { k: 4 }, 1.0, 1, &device());
         let dead = Tensor::<Cpu, 1, Bool>::from_data(TensorData::new(vec![false; 12], [12]), &device());
-        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead) };
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead), kernel: TopkKernel::Dense };
         let result = loss_and_gradients(&sae, random_input::<Cpu>(9, 6), &objective);
         assert_eq!(to_vec(result.stats.auxk.clone().unwrap()), vec![0.0]);
         assert_eq!(to_vec(result.stats.loss.clone()), to_vec(result.stats.fvu.clone()));
         // Skipping the AuxK terms when no latent is dead changes nothing.
-        let skipped = loss_and_gradients(&sae, random_input::<Cpu>(9, 6), &Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: None });
+        let skipped = loss_and_gradients(&sae, random_input::<Cpu>(9, 6), &Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: None, kernel: TopkKernel::Dense });
         assert_eq!(to_vec(skipped.stats.auxk.unwrap()), vec![0.0]);
         assert_eq!(to_vec(skipped.stats.loss), to_vec(result.stats.loss));
         let (a, b) = (&result.gradients, &skipped.gradients);

@@ -1,9 +1,10 @@
 //! The SAE's parameters and its forward pass.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Bool, Tensor};
 
 use crate::precision::MatmulPrecision;
+use crate::select::top_k_indices;
 
 /// How pre-activations become latents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,13 +117,15 @@ impl<B: Backend> Sae<B> {
 }
 
 /// `relu(topk(pre, k))` scattered back to full width: exactly the `k` largest entries of
-/// each row survive (then those that are not positive are zeroed by the ReLU).
+/// each row survive (then those that are not positive are zeroed by the ReLU). The entries
+/// are chosen by [`top_k_indices`], without sorting whole rows on the CPU.
 ///
 /// # Shapes
 /// `pre`: `[batch, features]` → latents and active mask, both `[batch, features]`.
 pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
-    let (values, indices): (Tensor<B, 2>, Tensor<B, 2, Int>) = pre.clone().topk_with_indices(k, 1);
-    let latents = pre.zeros_like().scatter(1, indices, values.clamp_min(0.0), burn::tensor::IndexingUpdateOp::Add);
+    let indices = top_k_indices(&pre, k);
+    let values = pre.clone().gather(1, indices.clone()).clamp_min(0.0);
+    let latents = pre.zeros_like().scatter(1, indices, values, burn::tensor::IndexingUpdateOp::Add);
     let active = latents.clone().greater_elem(0.0);
     (latents, active)
 }

@@ -12,7 +12,8 @@
 //! stores and restores bit for bit, and so that the clip coefficient never leaves the device.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::Tensor;
+use burn::tensor::{Tensor, TensorData};
+use rayon::prelude::*;
 
 use crate::loss::Gradients;
 use crate::model::Sae;
@@ -111,12 +112,72 @@ impl Update {
         m: &mut Tensor<B, D>,
         v: &mut Tensor<B, D>,
     ) {
-        *m = m.clone().mul_scalar(self.beta1) + gradient.clone().mul_scalar(1.0 - self.beta1);
-        *v = v.clone().mul_scalar(self.beta2) + gradient.square().mul_scalar(1.0 - self.beta2);
-        let denominator = v.clone().div_scalar(self.correction2).sqrt().add_scalar(self.epsilon);
-        let step = m.clone().div_scalar(self.correction1) / denominator;
-        *param = param.clone() - step.mul_scalar(self.lr);
+        // Each tensor is moved out of its slot (a cheap handle on the gradient holds the slot
+        // meanwhile) so that it is the only handle on its buffer: burn's CPU backend then
+        // updates it in place rather than allocating and filling a new F·d buffer per
+        // operation. The arithmetic, and so every bit of the result, is the same.
+        if crate::host::tensors_live_on_host::<B>() {
+            return self.apply_on_host(param, gradient, m, v);
+        }
+        let (m_old, v_old, param_old) = (take(m, &gradient), take(v, &gradient), take(param, &gradient));
+        let m_new = m_old.mul_scalar(self.beta1) + gradient.clone().mul_scalar(1.0 - self.beta1);
+        let v_new = v_old.mul_scalar(self.beta2) + gradient.square().mul_scalar(1.0 - self.beta2);
+        let denominator = v_new.clone().div_scalar(self.correction2).sqrt().add_scalar(self.epsilon);
+        let step = m_new.clone().div_scalar(self.correction1) / denominator;
+        *param = param_old - step.mul_scalar(self.lr);
+        (*m, *v) = (m_new, v_new);
     }
+
+    /// [`Update::apply`] in one pass over host memory (burn's CPU backend), in parallel over
+    /// chunks: a CPU step is otherwise dominated by the dozen elementwise tensor operations
+    /// of the update, each reading and writing every parameter. Each element goes through
+    /// the same f32 operations in the same order as in the tensor version.
+    fn apply_on_host<B: Backend, const D: usize>(
+        &self,
+        param: &mut Tensor<B, D>,
+        gradient: Tensor<B, D>,
+        m: &mut Tensor<B, D>,
+        v: &mut Tensor<B, D>,
+    ) {
+        let device = gradient.device();
+        // Moving each tensor out (an empty tensor holds its slot) leaves its buffer with one
+        // owner, so that the CPU backend hands the buffer over instead of copying it.
+        let empty = || Tensor::<B, D>::empty([0; D], &device);
+        let own = |slot: &mut Tensor<B, D>| std::mem::replace(slot, empty()).into_data().convert::<f32>();
+        let (mut p, mut m_data, mut v_data) = (own(param), own(m), own(v));
+        let g = gradient.into_data().convert::<f32>();
+        let [beta1, beta2, epsilon, lr, correction1, correction2] =
+            [self.beta1, self.beta2, self.epsilon, self.lr, self.correction1, self.correction2].map(|x| x as f32);
+        let [one_minus_beta1, one_minus_beta2] = [1.0 - self.beta1, 1.0 - self.beta2].map(|x| x as f32);
+        const CHUNK: usize = 1 << 14;
+        let g_values: &[f32] = g.as_slice().expect("converted to f32");
+        host_slice(&mut p)
+            .par_chunks_mut(CHUNK)
+            .zip(host_slice(&mut m_data).par_chunks_mut(CHUNK))
+            .zip(host_slice(&mut v_data).par_chunks_mut(CHUNK))
+            .zip(g_values.par_chunks(CHUNK))
+            .for_each(|(((p, m), v), g)| {
+                for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
+                    *m = *m * beta1 + g * one_minus_beta1;
+                    *v = *v * beta2 + g * g * one_minus_beta2;
+                    let denominator = (*v / correction2).sqrt() + epsilon;
+                    *p -= (*m / correction1 / denominator) * lr;
+                }
+            });
+        *param = Tensor::from_data(p, &device);
+        *m = Tensor::from_data(m_data, &device);
+        *v = Tensor::from_data(v_data, &device);
+    }
+}
+
+/// The values of data converted to f32.
+fn host_slice(data: &mut TensorData) -> &mut [f32] {
+    data.as_mut_slice().expect("converted to f32")
+}
+
+/// Moves the tensor out of `slot`, leaving a handle on `placeholder` in its place.
+fn take<B: Backend, const D: usize>(slot: &mut Tensor<B, D>, placeholder: &Tensor<B, D>) -> Tensor<B, D> {
+    std::mem::replace(slot, placeholder.clone())
 }
 
 #[cfg(test)]
@@ -171,5 +232,42 @@ mod tests {
         assert!((to_vec(sae.w_enc.clone())[0] - 0.8).abs() < 1e-6);
         // A zero gradient leaves a parameter with zero moments unchanged.
         assert_eq!(to_vec(sae.b_enc), vec![0.0]);
+    }
+
+    /// The CPU backend's one-pass update gives the tensor update's bits (Autodiff<Flex> is
+    /// not host memory to [`crate::host`], so it runs the tensor version).
+    #[test]
+    fn the_host_update_is_the_tensor_update_bit_for_bit() {
+        use burn::tensor::Distribution;
+        type Generic = burn::backend::Autodiff<Cpu>;
+        assert!(crate::host::tensors_live_on_host::<Cpu>() && !crate::host::tensors_live_on_host::<Generic>());
+        let (t, device) = (3, Default::default());
+        let update = Update {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            lr: 3e-4,
+            correction1: 1.0 - 0.9f64.powi(t),
+            correction2: 1.0 - 0.999f64.powi(t),
+        };
+        // More elements than one parallel chunk, and a length that does not divide into them.
+        let shape = [70, 300];
+        let random = |low, high| Tensor::<Cpu, 2>::random(shape, Distribution::Uniform(low, high), &device).into_data();
+        let (param, gradient, m, v) = (random(-1.0, 1.0), random(-0.1, 0.1), random(-0.01, 0.01), random(0.0, 1e-4));
+
+        let on_host = {
+            let [mut p, mut m, mut v] = [&param, &m, &v].map(|d| Tensor::<Cpu, 2>::from_data(d.clone(), &device));
+            update.apply(&mut p, Tensor::from_data(gradient.clone(), &device), &mut m, &mut v);
+            [p, m, v].map(|x| x.into_data())
+        };
+        let generic = {
+            let [mut p, mut m, mut v] = [&param, &m, &v].map(|d| Tensor::<Generic, 2>::from_data(d.clone(), &device));
+            update.apply(&mut p, Tensor::from_data(gradient.clone(), &device), &mut m, &mut v);
+            [p, m, v].map(|x| x.into_data())
+        };
+        for (name, (host, tensor)) in ["param", "m", "v"].iter().zip(on_host.iter().zip(&generic)) {
+            assert_eq!(host, tensor, "{name}");
+        }
+        assert_ne!(on_host[0], param, "the update moved the parameters");
     }
 }

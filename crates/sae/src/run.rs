@@ -182,7 +182,7 @@ fn final_metrics(spec: &RunSpec, evaluation: &Evaluation, dead_fraction: f64, sc
         tokens_per_s: Some(tokens as f64 / wall_s.max(1e-9)),
         steps: Some(steps),
         tokens: Some(tokens),
-        flops: Some(compute::run_flops(spec.d_in(), spec.features(), steps, batch_size)),
+        flops: Some(compute::run_flops(spec.sae.architecture, spec.d_in(), spec.features(), steps, batch_size)),
         wall_s: Some(wall_s),
         eval_rows: Some(evaluation.rows),
         scale: Some(scale),

@@ -19,7 +19,7 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use saescale_data::{open, scale_for, Source, Split};
-use saescale_spec::{Architecture, RunSpec};
+use saescale_spec::{Architecture, RunSpec, TopkKernel};
 
 use crate::dead::DeadLatents;
 use crate::init::init_sae;
@@ -238,6 +238,7 @@ impl<B: Backend> Trainer<B> {
                 auxk_coefficient: train.auxk_coefficient.unwrap_or_default(),
                 auxk_k: train.auxk_k.unwrap_or(1),
                 dead: self.dead.dead_if_any(),
+                kernel: train.topk_kernel.unwrap_or(TopkKernel::Sparse),
             },
         };
 

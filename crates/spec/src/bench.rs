@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Precision;
+use crate::{Architecture, Precision, TopkKernel};
 
 /// What `saescale bench` prints with `--json` and saves for the planner.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -44,10 +44,20 @@ pub struct StepThroughput {
     /// Number format of the step's matmuls.
     #[serde(default = "f32_precision")]
     pub precision: Precision,
+    /// The SAE trained (older files measured relu only).
+    #[serde(default = "relu")]
+    pub architecture: Architecture,
+    /// Active latents per token (topk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k: Option<usize>,
+    /// How the topk step was computed (topk).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<TopkKernel>,
     /// Training tokens per second.
     #[serde(default)]
     pub tokens_per_s: f64,
-    /// Achieved FLOP/s counting `12·d·F` per token ([`crate::compute`]), in units of 1e9.
+    /// Achieved FLOP/s counting `12·d·F` per token ([`crate::compute`]), in units of 1e9,
+    /// whatever the architecture and kernel: the dense step's work, so that numbers compare.
     pub gflops: f64,
     /// Peak resident memory of the process while this size was set up and timed, bytes
     /// (Linux), where known.
@@ -57,6 +67,10 @@ pub struct StepThroughput {
 
 fn f32_precision() -> Precision {
     Precision::F32
+}
+
+fn relu() -> Architecture {
+    Architecture::Relu
 }
 
 /// Where `saescale bench` saves its measurement of a device kind (`cpu` or `cuda`) by default,
@@ -79,5 +93,6 @@ mod tests {
         let text = r#"{"device":"cuda","results":[{"d_in":512,"features":16384,"batch_size":4096,"gflops":100.0}]}"#;
         let report: BenchReport = serde_json::from_str(text).unwrap();
         assert_eq!((report.threads, report.results[0].precision), (None, Precision::F32));
+        assert_eq!((report.results[0].architecture, report.results[0].k, report.results[0].kernel), (Architecture::Relu, None, None));
     }
 }

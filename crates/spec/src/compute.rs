@@ -3,25 +3,54 @@
 //! The planner, the run store, the trainer's `final.json` and the fitter's κ all use these
 //! functions, so that "compute" means one thing everywhere (docs/METHODS.md §1.6, pitfall 3).
 //!
-//! A dense SAE step on one token costs `12·d·F` FLOP: the forward pass is two matmuls of
-//! `2·d·F` each (encoder, decoder), the backward pass twice that (gradients with respect to
-//! the inputs and the weights of both). Biases, the activation function, the L1 term and the
-//! optimiser are lower-order and not counted. TopK runs are counted as dense too, which is
-//! what saescale executes.
+//! A dense SAE step on one token costs `12·d·F` FLOP ([`dense_flops_per_token`]): the forward
+//! pass is two matmuls of `2·d·F` each (encoder, decoder), the backward pass twice that
+//! (gradients with respect to the inputs and the weights of both). Biases, the activation
+//! function, the L1 term and the optimiser are lower-order and not counted.
+//!
+//! What a run's compute is *counted as* ([`flops_per_token`], the convention budgets, steps
+//! and fits use) is decided per architecture, and today it is `12·d·F` for every one: TopK
+//! is counted as the dense step even though its sparse kernel (`train.topk_kernel =
+//! "sparse"`) executes only the encoder product densely, about `2·d·F + O(k·d)` FLOP per
+//! token. Keeping the dense count puts relu and topk sweeps on one compute axis, and keeps the
+//! steps of topk sweeps planned before the sparse kernel existed what they were. With `d`
+//! fixed, any constant factor leaves the fitted exponents unchanged; it moves only the
+//! prefactors of `F*(C)` and `S*(C)`.
 
-/// FLOP per training token of a dense SAE step with input width `d_in` and `features` latents.
-pub fn flops_per_token(d_in: usize, features: usize) -> f64 {
+use crate::Architecture;
+
+/// FLOP per token of the dense SAE step (`12·d·F`), whatever trains it: the work
+/// `saescale bench` counts in its GFLOP/s, so that kernels compare.
+pub fn dense_flops_per_token(d_in: usize, features: usize) -> f64 {
     12.0 * d_in as f64 * features as f64
 }
 
+/// FLOP per training token that a run of `architecture` is counted as: what budgets buy, what
+/// `final.json` and the results table record, and what the fits' compute axis is.
+pub fn flops_per_token(architecture: Architecture, d_in: usize, features: usize) -> f64 {
+    match architecture {
+        // Anthropic's setting: the step is dense.
+        Architecture::Relu => dense_flops_per_token(d_in, features),
+        // Counted as dense whichever kernel trains it (module docs): one compute axis with
+        // relu, and unchanged steps for existing topk sweeps.
+        Architecture::Topk => dense_flops_per_token(d_in, features),
+    }
+}
+
 /// Total training FLOP of `steps` steps of `batch_size` tokens.
-pub fn run_flops(d_in: usize, features: usize, steps: u64, batch_size: usize) -> f64 {
-    flops_per_token(d_in, features) * steps as f64 * batch_size as f64
+pub fn run_flops(architecture: Architecture, d_in: usize, features: usize, steps: u64, batch_size: usize) -> f64 {
+    flops_per_token(architecture, d_in, features) * steps as f64 * batch_size as f64
+}
+
+/// Compute per feature-step, κ, of runs of this architecture, width and batch: `C = κ·F·S`
+/// (`12·d·batch`).
+pub fn kappa(architecture: Architecture, d_in: usize, batch_size: usize) -> f64 {
+    run_flops(architecture, d_in, 1, 1, batch_size)
 }
 
 /// Steps that spend `budget` FLOP at this size: `S = C / (12·d·F·batch)`, rounded down.
-pub fn steps_for_budget(budget: f64, d_in: usize, features: usize, batch_size: usize) -> u64 {
-    (budget / (flops_per_token(d_in, features) * batch_size as f64)).floor() as u64
+pub fn steps_for_budget(architecture: Architecture, budget: f64, d_in: usize, features: usize, batch_size: usize) -> u64 {
+    (budget / (flops_per_token(architecture, d_in, features) * batch_size as f64)).floor() as u64
 }
 
 /// Bytes of device memory one training step needs, estimated.
@@ -72,16 +101,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dense_step_is_twelve_d_f_per_token() {
-        assert_eq!(flops_per_token(256, 4096), 12.0 * 256.0 * 4096.0);
-        assert_eq!(run_flops(2, 3, 5, 7), 12.0 * 2.0 * 3.0 * 5.0 * 7.0);
+    fn every_architecture_counts_the_dense_step() {
+        assert_eq!(dense_flops_per_token(256, 4096), 12.0 * 256.0 * 4096.0);
+        for architecture in Architecture::ALL {
+            // A change here changes the steps of existing sweeps: see the module docs.
+            assert_eq!(flops_per_token(architecture, 256, 4096), 12.0 * 256.0 * 4096.0, "{architecture:?}");
+            assert_eq!(run_flops(architecture, 2, 3, 5, 7), 12.0 * 2.0 * 3.0 * 5.0 * 7.0);
+            assert_eq!(kappa(architecture, 64, 256), 12.0 * 64.0 * 256.0);
+        }
     }
 
     #[test]
     fn steps_for_budget_inverts_run_flops() {
-        let budget = run_flops(64, 1024, 1000, 256);
-        assert_eq!(steps_for_budget(budget, 64, 1024, 256), 1000);
-        assert_eq!(steps_for_budget(budget - 1.0, 64, 1024, 256), 999);
+        for architecture in Architecture::ALL {
+            let budget = run_flops(architecture, 64, 1024, 1000, 256);
+            assert_eq!(steps_for_budget(architecture, budget, 64, 1024, 256), 1000);
+            assert_eq!(steps_for_budget(architecture, budget - 1.0, 64, 1024, 256), 999);
+        }
     }
 
     #[test]

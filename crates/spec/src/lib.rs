@@ -47,4 +47,4 @@ mod run;
 pub use error::{error_chain, Error, Result};
 pub use exit::Exit;
 pub use records::{FinalMetrics, Provenance, StepMetrics};
-pub use run::{Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TrainSpec};
+pub use run::{Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TopkKernel, TrainSpec};

@@ -9,7 +9,8 @@
 //!   AuxK coefficient 1/32, Adam ε = 6.25e-10, no gradient clipping, dead latent = not fired
 //!   in 10M tokens; k_aux = d_in/2 and lr = 2e-4/√(F/2^14) follow EleutherAI's sparsify
 //!   (HEAD 9d3b136c). The lr decay over the last 20% is kept for topk as well, so that every
-//!   run's final loss is an annealed end point (docs/METHODS.md §6, pitfall 9).
+//!   run's final loss is an annealed end point (docs/METHODS.md §6, pitfall 9). The step runs
+//!   on the active latents only (`topk_kernel = "sparse"`); `"dense"` is the reference.
 
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,40 @@ pub enum Architecture {
     Relu,
     /// The k largest pre-activations kept, no penalty, AuxK loss (Gao et al. 2024).
     Topk,
+}
+
+impl Architecture {
+    /// Every architecture, in the order the docs list them.
+    pub const ALL: [Architecture; 2] = [Architecture::Relu, Architecture::Topk];
+
+    /// The name a run file (and the results table) uses for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Architecture::Relu => "relu",
+            Architecture::Topk => "topk",
+        }
+    }
+}
+
+/// How a TopK step computes its decoder and its gradients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopkKernel {
+    /// Full `[batch, features]` latents and five dense products (`12·d·F` FLOP per token).
+    Dense,
+    /// Only the `k` active latents of each row: the encoder product, then gathers and
+    /// scatter-adds over the active decoder rows (about `2·d·F` FLOP per token).
+    Sparse,
+}
+
+impl TopkKernel {
+    /// The name a run file uses for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopkKernel::Dense => "dense",
+            TopkKernel::Sparse => "sparse",
+        }
+    }
 }
 
 /// Precision of the matrix multiplications; weights and optimiser state stay f32.
@@ -139,6 +174,10 @@ pub struct TrainSpec {
     /// Dead latents used by the AuxK loss (topk only; d_in/2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auxk_k: Option<usize>,
+    /// `sparse` (default) or `dense` (topk only): the two compute the same step, to float
+    /// rounding; `dense` is the reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topk_kernel: Option<TopkKernel>,
     /// A latent is dead when it has not fired in this many training tokens.
     #[serde(default = "defaults::dead_window_tokens")]
     pub dead_window_tokens: u64,
@@ -263,6 +302,7 @@ impl RunSpec {
                     ("sae.k", self.sae.k.is_some()),
                     ("train.auxk_coefficient", self.train.auxk_coefficient.is_some()),
                     ("train.auxk_k", self.train.auxk_k.is_some()),
+                    ("train.topk_kernel", self.train.topk_kernel.is_some()),
                 ] {
                     if set {
                         return Err(Error::invalid(key, "applies to architecture = \"topk\" only"));
@@ -299,6 +339,7 @@ impl RunSpec {
                 self.train.grad_clip_norm.get_or_insert(0.0);
                 self.train.auxk_coefficient.get_or_insert(1.0 / 32.0);
                 self.train.auxk_k.get_or_insert((d_in / 2).clamp(1, features));
+                self.train.topk_kernel.get_or_insert(TopkKernel::Sparse);
             }
         }
         self.check_ranges()?;
@@ -396,6 +437,9 @@ mod tests {
         assert_eq!(spec.train.grad_clip_norm, Some(0.0));
         // 2e-4/√(F/2^14) = 2e-4 at F = 2^14.
         assert_eq!(spec.train.lr, Some(2e-4));
+        assert_eq!(spec.train.topk_kernel, Some(TopkKernel::Sparse));
+        let dense = parse(&text.replace("steps = 100", "steps = 100\ntopk_kernel = \"dense\"")).unwrap();
+        assert_eq!(dense.train.topk_kernel, Some(TopkKernel::Dense));
     }
 
     #[test]
@@ -411,6 +455,7 @@ mod tests {
             (MINIMAL_RELU.replace("features = 512", "features = 0"), "sae.features"),
             (MINIMAL_RELU.replace("steps = 100", "steps = 0"), "train.steps"),
             (MINIMAL_RELU.replace("steps = 100", "steps = 100\nlr = -1.0"), "train.lr"),
+            (MINIMAL_RELU.replace("steps = 100", "steps = 100\ntopk_kernel = \"sparse\""), "train.topk_kernel"),
             (MINIMAL_RELU.replace("features = 512", "features = 512\nk = 8"), "sae.k"),
             (MINIMAL_RELU.replace("\"relu\"", "\"topk\""), "sae.k"),
             (MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 600"), "sae.k"),

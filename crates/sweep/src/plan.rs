@@ -185,7 +185,7 @@ impl Plan {
 
     /// The runs of the points: every point × lr multiplier × seed, resolved and checked.
     fn of_points(spec: &SweepSpec, points: Vec<Point>) -> Result<Plan> {
-        let (d_in, batch_size) = (spec.template.d_in(), spec.template.batch_size());
+        let (architecture, d_in, batch_size) = (spec.template.architecture(), spec.template.d_in(), spec.template.batch_size());
         let multipliers: Vec<(f64, Option<Range<usize>>)> = match &spec.axes.lr_multipliers {
             Some(list) => list.get_ref().iter().map(|m| (m.get_ref().0, Some(m.span()))).collect(),
             None => vec![(1.0, None)],
@@ -223,7 +223,7 @@ impl Plan {
                         features: point.features,
                         steps: point.steps,
                         tokens: point.steps * batch_size as u64,
-                        flops: run_flops(d_in, point.features, point.steps, batch_size),
+                        flops: run_flops(architecture, d_in, point.features, point.steps, batch_size),
                         memory_bytes: training_memory_bytes(d_in, point.features, batch_size),
                         spec: resolved,
                         placed_by: point.placed_by,
@@ -248,6 +248,7 @@ impl Plan {
 /// The (F, steps) points of the spec: budgets × features, or the explicit grid.
 fn expand_points(spec: &SweepSpec, d_in: usize, batch_size: usize) -> Result<Vec<Point>> {
     let axes = &spec.axes;
+    let architecture = spec.template.architecture();
     let mut points = Vec::new();
     if let Some(grid) = &axes.grid {
         for point in grid.get_ref() {
@@ -265,9 +266,9 @@ fn expand_points(spec: &SweepSpec, d_in: usize, batch_size: usize) -> Result<Vec
         let flop = budget.get_ref().0;
         for feature in features.get_ref() {
             let f = to_usize(spec, feature.get_ref().0, feature.span())?;
-            let steps = steps_for_budget(flop, d_in, f, batch_size);
+            let steps = steps_for_budget(architecture, flop, d_in, f, batch_size);
             if steps == 0 {
-                let step = run_flops(d_in, f, 1, batch_size);
+                let step = run_flops(architecture, d_in, f, 1, batch_size);
                 return Err(spec
                     .error(
                         Some(budget.span()),
@@ -307,7 +308,7 @@ pub fn isoflop_features(centre: f64, points: usize, span: f64) -> Vec<usize> {
 /// The points of the first `centres.len()` budgets of an isoflop design, smallest budget first.
 fn isoflop_points(spec: &SweepSpec, centres: &[Centre]) -> Result<Vec<Point>> {
     let axes = &spec.axes;
-    let (d_in, batch_size) = (spec.template.d_in(), spec.template.batch_size());
+    let (architecture, d_in, batch_size) = (spec.template.architecture(), spec.template.d_in(), spec.template.batch_size());
     let budgets = spec.budgets_smallest_first();
     let n = axes.points_per_budget.as_ref().map_or(DEFAULT_POINTS_PER_BUDGET, |p| p.get_ref().0) as usize;
     let span = axes.span.as_ref().map_or(DEFAULT_SPAN, |s| s.get_ref().0);
@@ -325,7 +326,7 @@ fn isoflop_points(spec: &SweepSpec, centres: &[Centre]) -> Result<Vec<Point>> {
         }
         // Steps fall as F grows, so the largest count is the one that may get too few.
         let largest = *features.last().expect("the spec checks points_per_budget >= 2");
-        let steps = steps_for_budget(flop, d_in, largest, batch_size);
+        let steps = steps_for_budget(architecture, flop, d_in, largest, batch_size);
         if steps < min_steps {
             return Err(fail(format!(
                 "budget {flop:e} FLOP is too small for its span: F = {largest} (the largest of {features:?}, around F*(C) = {:.1} by the {}) gets {steps} steps, \
@@ -335,7 +336,7 @@ fn isoflop_points(spec: &SweepSpec, centres: &[Centre]) -> Result<Vec<Point>> {
             )));
         }
         for &f in &features {
-            let steps = steps_for_budget(flop, d_in, f, batch_size);
+            let steps = steps_for_budget(architecture, flop, d_in, f, batch_size);
             points.push(Point { features: f, steps, budget: Some(flop), span: budget.span(), placed_by: Some(centre.placed_by) });
         }
     }
@@ -414,6 +415,7 @@ pub fn format_duration(seconds: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use saescale_spec::Architecture;
 
     pub(crate) const QUICK: &str = r#"
 name = "t"
@@ -525,7 +527,7 @@ features = [128, 256]
                 .replace("budgets = [1e11, 2e11]", &format!("budgets = [{}]", budgets.iter().map(|b| format!("{b:e}")).collect::<Vec<_>>().join(", ")))
                 .replace("features = [128, 256]", &format!("features = [{}]", features.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")));
             let spec = SweepSpec::parse(&text, "p.toml").unwrap();
-            let steps: Vec<Vec<u64>> = features.iter().map(|&f| budgets.iter().map(|&b| steps_for_budget(b, 64, f, 256)).collect()).collect();
+            let steps: Vec<Vec<u64>> = features.iter().map(|&f| budgets.iter().map(|&b| steps_for_budget(Architecture::Relu, b, 64, f, 256)).collect()).collect();
             let too_small = steps.iter().flatten().any(|&s| s == 0);
             let duplicate = steps.iter().any(|per_budget| per_budget.iter().collect::<std::collections::HashSet<_>>().len() < per_budget.len());
             let (a, b) = match (Plan::new(&spec), Plan::new(&spec)) {
@@ -541,7 +543,7 @@ features = [128, 256]
             let mut points = std::collections::HashSet::new();
             for run in &a.runs {
                 let budget = run.budget.unwrap();
-                let step = run_flops(64, run.features, 1, 256);
+                let step = run_flops(Architecture::Relu, 64, run.features, 1, 256);
                 proptest::prop_assert!(run.flops <= budget && run.flops > budget - step);
                 points.insert((run.features, run.steps));
             }
@@ -592,7 +594,7 @@ anchor = { compute = 1e11, features = 256 }
         assert_eq!(plan.runs[0].budget, Some(1e11), "the smallest budget is stage 0");
         assert_eq!((plan.runs[0].placed_by, plan.runs[9].placed_by), (Some(PlacedBy::Prior), Some(PlacedBy::StageFit { stage: 1 })));
         for run in &plan.runs {
-            assert_eq!(run.steps, steps_for_budget(run.budget.unwrap(), 64, run.features, 256));
+            assert_eq!(run.steps, steps_for_budget(Architecture::Relu, run.budget.unwrap(), 64, run.features, 256));
         }
         // Only the stages given are planned.
         assert_eq!(Plan::isoflop(&spec, &centres[..1]).unwrap().runs.len(), 5);

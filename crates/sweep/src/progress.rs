@@ -103,7 +103,7 @@ pub fn progress(store: &RunStore, plan: &Plan) -> Result<SweepProgress> {
             flops_left += run.flops * (1.0 - fraction);
         }
         if let (RunState::Running, Some(rate)) = (state, tokens_per_s) {
-            flops_per_s += rate * flops_per_token(run.spec.d_in(), run.features);
+            flops_per_s += rate * flops_per_token(run.spec.sae.architecture, run.spec.d_in(), run.features);
         }
         runs.push(RunProgress {
             id: run.id.clone(),

@@ -681,7 +681,7 @@ impl SweepSpec {
 
     /// Compute per feature-step of the sweep's runs, κ = 12·d·batch (C = κ·F·S).
     pub fn kappa(&self) -> f64 {
-        saescale_spec::compute::run_flops(self.template.d_in(), 1, 1, self.template.batch_size())
+        saescale_spec::compute::kappa(self.template.architecture(), self.template.d_in(), self.template.batch_size())
     }
 
     /// An error at the key `keys` of the spec's text (e.g. `["sweep", "prior", "fit"]`), or
@@ -768,6 +768,11 @@ impl RunTemplate {
     /// Tokens per step.
     pub fn batch_size(&self) -> usize {
         self.0.train.batch_size
+    }
+
+    /// The SAE architecture, which decides how a run's compute is counted.
+    pub fn architecture(&self) -> saescale_spec::Architecture {
+        self.0.sae.architecture
     }
 }
 

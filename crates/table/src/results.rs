@@ -18,7 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use saescale_spec::{Architecture, FinalMetrics, Provenance};
+use saescale_spec::{FinalMetrics, Provenance};
 use saescale_sweep::store::{layout, RunRecord, RunState};
 use saescale_sweep::{Plan, RunStore};
 
@@ -66,10 +66,7 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
         ),
         Column::new(
             "architecture".into(),
-            text(&|r| match r.run.spec.sae.architecture {
-                Architecture::Relu => "relu".into(),
-                Architecture::Topk => "topk".into(),
-            }),
+            text(&|r| r.run.spec.sae.architecture.as_str().into()),
         ),
         Column::new("d_in".into(), uint(&|r| r.run.spec.d_in() as u64)),
         Column::new("features".into(), uint(&|r| r.run.features as u64)),

@@ -4,10 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::tensor::backend::Backend;
-use saescale_sae::bench::{matmul_peak_gflops, step_throughput};
+use saescale_sae::bench::{matmul_peak_gflops, step_throughput, BenchArch, BenchStep};
 use saescale_spec::atomic::write_atomic;
 use saescale_spec::bench::{default_path, BenchReport};
-use saescale_spec::{Exit, Precision};
+use saescale_spec::{Architecture, Exit, Precision, TopkKernel};
 use saescale_sweep::plan::format_bytes;
 
 use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
@@ -16,10 +16,12 @@ use crate::exit;
 /// Measure SAE training throughput next to the machine's matmul peak.
 ///
 /// Times the real training step (relu SAE, Anthropic recipe: forward, hand-written backward,
-/// global-norm clipping, Adam) on batches already in device memory, after warm-up steps, and
-/// the best square f32 matmul rate through the same backend, with the process's peak resident
-/// memory for each size. Prints a table (or JSON with --json) and saves the JSON to the cache
-/// (see --save) so that `saescale plan` can estimate wall times.
+/// global-norm clipping, Adam; or with --arch topk, Gao et al.'s TopK step by each --kernel)
+/// on batches already in device memory, after warm-up steps, and the best square f32 matmul
+/// rate through the same backend, with the process's peak resident memory for each size and
+/// kernel. GFLOP/s count 12·d·F per token for every architecture and kernel, the dense step's
+/// work, so that they compare. Prints a table (or JSON with --json) and saves the JSON to the
+/// cache (see --save); `saescale plan` estimates wall times from the relu file.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to measure: cpu, cuda or cuda:N.
@@ -39,25 +41,35 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub warmup: u64,
     /// Matmul precisions to measure, comma separated: f32, bf16 [default: f32 on cpu, f32,bf16 on cuda].
-    #[arg(long, value_delimiter = ',', value_parser = parse_precision)]
+    #[arg(long, value_delimiter = ',', value_parser = parse_named::<Precision>)]
     pub precision: Vec<Precision>,
+    /// The SAE to train: relu or topk.
+    #[arg(long, default_value = "relu", value_parser = parse_named::<Architecture>)]
+    pub arch: Architecture,
+    /// Active latents per token (--arch topk).
+    #[arg(long, default_value_t = 32)]
+    pub k: usize,
+    /// TopK step kernels to measure, comma separated: dense, sparse [default: both].
+    #[arg(long, value_delimiter = ',', value_parser = parse_named::<TopkKernel>)]
+    pub kernel: Vec<TopkKernel>,
     /// CPU threads [default: one per core].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Where to save the JSON result [default: $XDG_CACHE_HOME/saescale/bench-<device>.json].
+    /// Where to save the JSON result [default: $XDG_CACHE_HOME/saescale/bench-<device>.json,
+    /// bench-<device>-topk.json for --arch topk].
     #[arg(long)]
     pub save: Option<PathBuf>,
 }
 
-fn parse_precision(text: &str) -> Result<Precision, String> {
-    match text.trim() {
-        "f32" => Ok(Precision::F32),
-        "bf16" => Ok(Precision::Bf16),
-        other => Err(format!("expected f32 or bf16, got {other:?}")),
-    }
+/// Parses a command-line value by the name the run file uses for it (the spec enums' serde
+/// names: `f32`, `topk`, `sparse`...), so the names live in one place; serde's error lists
+/// the names it expected.
+fn parse_named<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, String> {
+    use serde::de::value::{Error, StrDeserializer};
+    T::deserialize(StrDeserializer::<Error>::new(text.trim())).map_err(|e| e.to_string())
 }
 
 /// An SAE size, `d_in x features`.
@@ -81,14 +93,17 @@ impl std::str::FromStr for Size {
 /// Runs the command; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     set_cpu_threads(args.threads)?;
-    if args.steps == 0 || args.batch == Some(0) {
-        return Err(exit::bad_input("--steps and --batch must be at least 1"));
+    if args.steps == 0 || args.batch == Some(0) || args.k == 0 {
+        return Err(exit::bad_input("--steps, --batch and --k must be at least 1"));
+    }
+    if args.arch == Architecture::Relu && !args.kernel.is_empty() {
+        return Err(exit::bad_input("--kernel applies to --arch topk only"));
     }
     let report = dispatch(args.device, Measure { args: &args })??;
     let json = serde_json::to_string_pretty(&report)?;
     let path = match &args.save {
         Some(path) => path.clone(),
-        None => save_path(args.device),
+        None => save_path(args.device, args.arch),
     };
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -103,27 +118,41 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     Ok(Exit::Ok)
 }
 
-/// Where the measurement of `device` is saved unless `--save` says: where `saescale plan`
-/// looks for it ([`default_path`]), else the working directory.
-fn save_path(device: Device) -> PathBuf {
-    let kind = match device {
+/// Where the measurement of `device` is saved unless `--save` says: for relu, where
+/// `saescale plan` looks for it ([`default_path`]); topk beside it, so that it does not
+/// replace the file the planner reads; else the working directory.
+fn save_path(device: Device, arch: Architecture) -> PathBuf {
+    let device = match device {
         Device::Cpu => "cpu",
         Device::Cuda(_) => "cuda",
     };
-    default_path(kind).unwrap_or_else(|| PathBuf::from(format!("bench-{kind}.json")))
+    let kind = match arch {
+        Architecture::Relu => device.to_string(),
+        Architecture::Topk => format!("{device}-topk"),
+    };
+    default_path(&kind).unwrap_or_else(|| PathBuf::from(format!("bench-{kind}.json")))
 }
 
 fn print_table(report: &BenchReport) {
     let peak = report.matmul_peak_gflops.unwrap_or(f64::NAN);
     let threads = report.threads.map_or_else(|| "?".to_string(), |t| t.to_string());
     println!("device {}, {threads} threads, measured f32 matmul peak {peak:.1} GFLOP/s", report.device);
-    println!("{:>6} {:>9} {:>6} {:>9} {:>12} {:>9} {:>8} {:>11}", "d_in", "features", "batch", "precision", "tokens/s", "GFLOP/s", "% peak", "peak RSS");
+    println!(
+        "{:>6} {:>9} {:>6} {:>11} {:>9} {:>12} {:>9} {:>8} {:>11}",
+        "d_in", "features", "batch", "step", "precision", "tokens/s", "GFLOP/s", "% peak", "peak RSS"
+    );
     for r in &report.results {
+        let step = match (r.architecture, r.k, r.kernel) {
+            (Architecture::Topk, Some(k), Some(kernel)) => format!("topk{k} {}", kernel.as_str()),
+            (Architecture::Topk, _, _) => "topk".to_string(),
+            (Architecture::Relu, _, _) => "relu".to_string(),
+        };
         println!(
-            "{:>6} {:>9} {:>6} {:>9} {:>12.0} {:>9.1} {:>7.1}% {:>11}",
+            "{:>6} {:>9} {:>6} {:>11} {:>9} {:>12.0} {:>9.1} {:>7.1}% {:>11}",
             r.d_in,
             r.features,
             r.batch_size,
+            step,
             r.precision.as_str(),
             r.tokens_per_s,
             r.gflops,
@@ -157,11 +186,21 @@ impl OnBackend for Measure<'_> {
             (true, true) => vec![Size { d_in: 512, features: 16384 }, Size { d_in: 2048, features: 65536 }, Size { d_in: 4096, features: 131072 }],
         };
         let batch = args.batch.unwrap_or(if on_gpu { 4096 } else { 1024 });
+        let archs: Vec<BenchArch> = match args.arch {
+            Architecture::Relu => vec![BenchArch::Relu],
+            Architecture::Topk if args.kernel.is_empty() => {
+                [TopkKernel::Dense, TopkKernel::Sparse].map(|kernel| BenchArch::TopK { k: args.k, kernel }).to_vec()
+            }
+            Architecture::Topk => args.kernel.iter().map(|&kernel| BenchArch::TopK { k: args.k, kernel }).collect(),
+        };
         for size in &sizes {
             for &precision in &precisions {
-                let result = step_throughput::<B>(size.d_in, size.features, batch, args.warmup, args.steps, precision, &device)
-                    .with_context(|| format!("benchmark of {}x{} in {precision:?}", size.d_in, size.features))?;
-                results.push(result);
+                for &arch in &archs {
+                    let step = BenchStep { d_in: size.d_in, features: size.features, batch_size: batch, precision, arch };
+                    let result = step_throughput::<B>(&step, args.warmup, args.steps, &device)
+                        .with_context(|| format!("benchmark of {arch:?} at {}x{} in {precision:?}", size.d_in, size.features))?;
+                    results.push(result);
+                }
             }
         }
         let device_memory_bytes = match args.device {

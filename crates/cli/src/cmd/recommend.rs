@@ -165,7 +165,8 @@ fn sae_cost(setting: SaeSetting, rec: &Recommendation, args: &Args) -> anyhow::R
         (Some(t), _) => Some((*t, format!("{t} tokens/s (--tokens-per-s)"))),
         (None, Some(bench)) => {
             let gflops = bench.gflops_at(setting.d_in, features, setting.batch_size);
-            let tokens_per_s = gflops * 1e9 / saescale_spec::compute::flops_per_token(setting.d_in, features);
+            // The bench's GFLOP/s count the dense step for every architecture.
+            let tokens_per_s = gflops * 1e9 / saescale_spec::compute::dense_flops_per_token(setting.d_in, features);
             Some((tokens_per_s, format!("{tokens_per_s:.4e} tokens/s ({gflops:.1} GFLOP/s from {})", bench.path.display())))
         }
         (None, None) => None,
