@@ -74,6 +74,8 @@ pub struct Run {
     pub l0: Option<f64>,
     /// Final dead-feature fraction.
     pub dead_fraction: Option<f64>,
+    /// Fraction of features firing on fewer than 1e-4 of the held-out rows.
+    pub near_dead_fraction: Option<f64>,
     /// Learning rate.
     pub lr: Option<f64>,
     /// Whether the fit used it.

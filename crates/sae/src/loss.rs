@@ -90,12 +90,14 @@ pub struct StepResult<B: Backend> {
     pub fired: Tensor<B, 1, Bool>,
 }
 
-/// Metrics of a batch without gradients, for evaluation; `x` is `[batch, d_in]`.
-pub fn batch_stats<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, l1_coefficient: f64) -> BatchStats<B> {
+/// Metrics of a batch without gradients, for evaluation, and the number of rows each latent
+/// is active on (`[features]`); `x` is `[batch, d_in]`.
+pub fn batch_stats<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, l1_coefficient: f64) -> (BatchStats<B>, Tensor<B, 1>) {
     let forward = sae.forward(x.clone());
     let parts = Parts::new(sae, &x, &forward.latents, &forward.reconstruction);
     let loss = parts.mse.clone() + parts.l1.clone().mul_scalar(l1_coefficient);
-    parts.into_stats(loss, forward.active, None)
+    let firing_rows = forward.active.clone().float().sum_dim(0).squeeze_dim(0);
+    (parts.into_stats(loss, forward.active, None), firing_rows)
 }
 
 /// Loss, metrics and gradients of one batch `x` (`[batch, d_in]`).
@@ -332,12 +334,14 @@ mod tests {
             apply_b_dec_to_input: false,
             matmul: crate::MatmulPrecision::F32,
         };
-        let stats = batch_stats(&sae, tensor2(&[[1.0, 2.0], [3.0, 0.0]]), 5.0);
+        let (stats, firing_rows) = batch_stats(&sae, tensor2(&[[1.0, 2.0], [3.0, 0.0]]), 5.0);
         assert_eq!(to_vec(stats.mse), vec![0.0]);
         assert_eq!(to_vec(stats.fvu), vec![0.0]);
         // L1 = mean over rows of Σ f_i·‖W_dec,i‖ = (3 + 3) / 2; loss = 0 + 5·3.
         assert_eq!(to_vec(stats.l1), vec![3.0]);
         assert_eq!(to_vec(stats.loss), vec![15.0]);
+        // Latent 0 is active on both rows, latent 1 on the first only.
+        assert_eq!(to_vec(firing_rows), vec![2.0, 1.0]);
         assert_eq!(to_vec(stats.l0), vec![1.5]);
     }
 

@@ -16,7 +16,7 @@ use std::time::Instant;
 use burn::tensor::backend::Backend;
 use saescale_spec::atomic::{write_atomic, write_json_atomic};
 use saescale_spec::layout::RunDir;
-use saescale_spec::{compute, FinalMetrics, Provenance, RunSpec, StepMetrics};
+use saescale_spec::{compute, near_dead_fraction, FinalMetrics, FiringHistogram, Provenance, RunSpec, StepMetrics};
 
 use crate::export::export_saelens;
 use crate::fs::read_json;
@@ -186,6 +186,8 @@ fn final_metrics(spec: &RunSpec, evaluation: &Evaluation, dead_fraction: f64, sc
         wall_s: Some(wall_s),
         eval_rows: Some(evaluation.rows),
         scale: Some(scale),
+        near_dead_fraction: Some(near_dead_fraction(&evaluation.firing_rows, evaluation.rows)),
+        firing_histogram: Some(FiringHistogram::of(&evaluation.firing_rows, evaluation.rows)),
         provenance: None,
     }
 }

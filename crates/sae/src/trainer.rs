@@ -74,6 +74,8 @@ pub struct Evaluation {
     pub l0: f64,
     /// Rows evaluated.
     pub rows: u64,
+    /// Rows each latent was active on. `[features]`
+    pub firing_rows: Vec<u64>,
 }
 
 /// The scalar part of the trainer state, stored as JSON in the state file's metadata.
@@ -289,6 +291,7 @@ impl<B: Backend> Trainer<B> {
         let l1_coefficient = self.spec.sae.l1_coefficient.unwrap_or(0.0);
         let mut source = open(&self.spec.data, Split::Heldout)?;
         let (mut squared_error, mut l1, mut l0) = (0f64, 0f64, 0f64);
+        let mut firing_rows = vec![0u64; self.sae.features()];
         // Σx per coordinate and Σ‖x‖², to get the variance over all evaluated rows.
         let (mut sum, mut sum_squares) = (vec![0f64; d], 0f64);
         let mut buffer = vec![0f32; chunk * d];
@@ -305,7 +308,11 @@ impl<B: Backend> Trainer<B> {
                 }
             }
             let x = Tensor::<B, 2>::from_data(TensorData::new(values.to_vec(), [take, d]), &self.device);
-            let stats = batch_stats(&self.sae, x, l1_coefficient);
+            let (stats, fired) = batch_stats(&self.sae, x, l1_coefficient);
+            // Counts of at most `chunk` rows, exact in f32.
+            for (total, count) in firing_rows.iter_mut().zip(fired.into_data().convert::<f32>().iter::<f32>()) {
+                *total += count as u64;
+            }
             squared_error += scalar(stats.mse) * take as f64;
             l1 += scalar(stats.l1) * take as f64;
             l0 += scalar(stats.l0) * take as f64;
@@ -319,7 +326,7 @@ impl<B: Backend> Trainer<B> {
             Architecture::Relu => mse + l1_coefficient * l1 / n,
             Architecture::Topk => fvu,
         };
-        Ok(Evaluation { loss, mse, fvu, l1: l1 / n, l0: l0 / n, rows: rows as u64 })
+        Ok(Evaluation { loss, mse, fvu, l1: l1 / n, l0: l0 / n, rows: rows as u64, firing_rows })
     }
 
     /// The next training batch, scaled by `s`, on the device.

@@ -46,5 +46,5 @@ mod run;
 
 pub use error::{error_chain, Error, Result};
 pub use exit::Exit;
-pub use records::{FinalMetrics, Provenance, StepMetrics};
+pub use records::{near_dead_fraction, FinalMetrics, FiringHistogram, Provenance, StepMetrics, NEAR_DEAD_FREQUENCY};
 pub use run::{Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TopkKernel, TrainSpec};

@@ -106,10 +106,66 @@ pub struct FinalMetrics {
     /// The normalisation constant `s` (inputs were `s·x`; the export folds it in).
     #[serde(default)]
     pub scale: Option<f64>,
+    /// Fraction of latents that fire on fewer than [`NEAR_DEAD_FREQUENCY`] of the held-out
+    /// rows: latents the dead counter (no firing for a whole window of training tokens)
+    /// misses because they fire now and then. With fewer than 1/[`NEAR_DEAD_FREQUENCY`] rows
+    /// evaluated, that is the latents that never fired on them.
+    #[serde(default)]
+    pub near_dead_fraction: Option<f64>,
+    /// How often each latent fires on the held-out rows, as a histogram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firing_histogram: Option<FiringHistogram>,
     /// Which build trained it, where and how, and its peak memory: what a comparison of two
     /// nights needs to tell a regression of the code from a change of the machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<Provenance>,
+}
+
+/// Latents firing on fewer than this fraction of held-out rows are near-dead.
+pub const NEAR_DEAD_FREQUENCY: f64 = 1e-4;
+
+/// Firing frequencies of the latents (the fraction of held-out rows on which each is
+/// active), binned on a log scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiringHistogram {
+    /// Held-out rows the frequencies are counted over.
+    pub rows: u64,
+    /// Latents that fired on none of them.
+    pub never: u64,
+    /// Bin edges, log10 of the frequency, ascending: bin `i` holds the latents whose
+    /// frequency `f` has `edges[i] <= log10 f < edges[i + 1]`; frequencies below the first
+    /// edge count in the first bin, a frequency of 1 in the last.
+    pub log10_edges: Vec<f64>,
+    /// Latents per bin (one fewer entry than `log10_edges`).
+    pub counts: Vec<u64>,
+}
+
+impl FiringHistogram {
+    /// Half-decade bins from 10⁻⁷ to 1.
+    pub fn of(firing_rows: &[u64], rows: u64) -> Self {
+        let log10_edges: Vec<f64> = (0..=14).map(|i| -7.0 + 0.5 * i as f64).collect();
+        let mut counts = vec![0u64; log10_edges.len() - 1];
+        let mut never = 0;
+        for &fired in firing_rows {
+            if fired == 0 {
+                never += 1;
+                continue;
+            }
+            let log10 = (fired as f64 / rows.max(1) as f64).log10();
+            let last = counts.len() - 1;
+            let bin = log10_edges.iter().take_while(|&&edge| edge <= log10).count().saturating_sub(1);
+            counts[bin.min(last)] += 1;
+        }
+        FiringHistogram { rows, never, log10_edges, counts }
+    }
+}
+
+/// The fraction of latents that fired on fewer than [`NEAR_DEAD_FREQUENCY`] of `rows`, from
+/// the number of rows each fired on.
+pub fn near_dead_fraction(firing_rows: &[u64], rows: u64) -> f64 {
+    let threshold = NEAR_DEAD_FREQUENCY * rows as f64;
+    let near_dead = firing_rows.iter().filter(|&&fired| (fired as f64) < threshold).count();
+    near_dead as f64 / firing_rows.len().max(1) as f64
 }
 
 /// Where and how a run trained, recorded in its `final.json`. A resumed run records its last
@@ -165,6 +221,27 @@ mod tests {
         assert_eq!(serde_json::from_str::<StepMetrics>(&text).unwrap(), line);
         let relu = StepMetrics { step: 1, ..StepMetrics::default() };
         assert!(!serde_json::to_string(&relu).unwrap().contains("auxk"));
+    }
+
+    #[test]
+    fn firing_frequencies_fall_in_half_decade_bins() {
+        // 10⁶ rows: frequencies 0, 2e-6, 5e-5, 1.5e-4, 0.02, 1 (none on an edge but 1).
+        let fired = [0, 2, 50, 150, 20_000, 1_000_000];
+        let histogram = FiringHistogram::of(&fired, 1_000_000);
+        assert_eq!((histogram.never, histogram.counts.len(), histogram.log10_edges.len()), (1, 14, 15));
+        let bin_of = |log10: f64| histogram.log10_edges.iter().position(|&e| e == log10).unwrap();
+        let mut expected = vec![0u64; 14];
+        // 2e-6 → [-6, -5.5); 5e-5 → [-4.5, -4); 1.5e-4 → [-4, -3.5); 0.02 → [-2, -1.5); 1 → last.
+        for log10 in [-6.0, -4.5, -4.0, -2.0] {
+            expected[bin_of(log10)] += 1;
+        }
+        expected[13] += 1;
+        assert_eq!(histogram.counts, expected);
+        assert_eq!(histogram.counts.iter().sum::<u64>() + histogram.never, fired.len() as u64);
+        // Below 1e-4 of the rows: the silent one, 2e-6 and 5e-5.
+        assert_eq!(near_dead_fraction(&fired, 1_000_000), 3.0 / 6.0);
+        // Too few rows to see 1e-4: near-dead means never fired.
+        assert_eq!(near_dead_fraction(&[0, 1, 7], 4096), 1.0 / 3.0);
     }
 }
 

@@ -10,7 +10,7 @@
 //!   `prior` or a stage's fit; empty for grids), `flops` (12·d·F·steps·batch, from
 //!   `saescale_spec::compute`, the one place FLOP are counted);
 //! - final metrics from `final.json` (empty until the run is done): `loss`, `mse`, `fvu`,
-//!   `l1`, `l0`, `dead_fraction`, `wall_s`, `tokens_per_s`;
+//!   `l1`, `l0`, `dead_fraction`, `near_dead_fraction`, `wall_s`, `tokens_per_s`;
 //! - provenance from `final.json` (empty for runs that do not record it): `peak_rss_bytes`,
 //!   `peak_device_bytes`, `saescale_version`, `git_commit`, `device`, `precision`,
 //!   `threads`, `host`.
@@ -87,6 +87,7 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
         Column::new("l1".into(), metric(&|m| m.l1)),
         Column::new("l0".into(), metric(&|m| m.l0)),
         Column::new("dead_fraction".into(), metric(&|m| m.dead_fraction)),
+        Column::new("near_dead_fraction".into(), metric(&|m| m.near_dead_fraction)),
         Column::new("wall_s".into(), metric(&|m| m.wall_s)),
         Column::new("tokens_per_s".into(), metric(&|m| m.tokens_per_s)),
     ];

@@ -120,6 +120,7 @@ mod tests {
             loss: Some(loss),
             l0: None,
             dead_fraction: None,
+            near_dead_fraction: None,
             lr: None,
             in_fit: true,
             excluded: None,

@@ -402,6 +402,7 @@ mod tests {
                     loss: Some(loss),
                     l0: None,
                     dead_fraction: None,
+                    near_dead_fraction: None,
                     lr: None,
                     in_fit: true,
                     excluded: None,

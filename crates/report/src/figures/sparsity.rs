@@ -1,5 +1,6 @@
-//! Sparsity against size: the held-out L0 (active features per token) and the fraction of
-//! dead features at the end of training, against F, one line per compute budget.
+//! Sparsity against size: the held-out L0 (active features per token), the fraction of dead
+//! features at the end of training and the fraction of near-dead ones (firing on fewer than
+//! 1e-4 of the held-out rows), against F, one line per compute budget.
 
 use saescale_fit::isoflop::group_by_budget;
 use saescale_fit::IsoFlopConfig;
@@ -10,7 +11,7 @@ use crate::plot::palette;
 use crate::plot::{number, Axis, Coloring, Datum, Figure, Layer, Mark, Panel, Shape};
 
 const NAME: &str = "sparsity";
-const TITLE: &str = "L0 and dead features";
+const TITLE: &str = "L0, dead and near-dead features";
 
 pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
     let runs: Vec<&Run> = data.measured().filter(|r| r.l0.is_some() || r.dead_fraction.is_some()).collect();
@@ -25,6 +26,7 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
     let discrete = matches!(coloring, Coloring::Groups(_));
     let mut l0_layers = Vec::new();
     let mut dead_layers = Vec::new();
+    let mut near_dead_layers = Vec::new();
     for ((_, members), budget) in groups.iter().zip(&budgets) {
         let mut members: Vec<&Run> = members.iter().map(|&i| runs[i]).collect();
         members.sort_by(|a, b| a.x.total_cmp(&b.x));
@@ -33,7 +35,11 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
         let series = |value: &dyn Fn(&Run) -> Option<f64>| -> Vec<Datum> {
             members.iter().filter_map(|r| Some(Datum::at(r.x, value(r)?).tagged(r.id.clone()))).collect()
         };
-        for (layers, points) in [(&mut l0_layers, series(&|r| r.l0)), (&mut dead_layers, series(&|r| r.dead_fraction))] {
+        for (layers, points) in [
+            (&mut l0_layers, series(&|r| r.l0)),
+            (&mut dead_layers, series(&|r| r.dead_fraction)),
+            (&mut near_dead_layers, series(&|r| r.near_dead_fraction)),
+        ] {
             if points.is_empty() {
                 continue;
             }
@@ -44,6 +50,7 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
     }
     let positive_l0 = runs.iter().filter_map(|r| r.l0).all(|v| v > 0.0);
     let max_dead = runs.iter().filter_map(|r| r.dead_fraction).fold(0.0, f64::max);
+    let max_near_dead = runs.iter().filter_map(|r| r.near_dead_fraction).fold(0.0, f64::max);
     let x_axis = || Axis::log(data.vars.x.clone(), data.vars.x_column.clone());
     let mut panels = Vec::new();
     if !l0_layers.is_empty() {
@@ -54,6 +61,11 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
         let y = Axis::linear("dead-feature fraction", "dead_fraction").including(&[0.0, (max_dead * 1.1).max(0.05)]);
         panels.push(Panel { title: Some("dead features".into()), x: x_axis(), y, y2: None, layers: dead_layers });
     }
+    if !near_dead_layers.is_empty() {
+        let y = Axis::linear("near-dead fraction (fires on < 1e-4 of rows)", "near_dead_fraction")
+            .including(&[0.0, (max_near_dead * 1.1).max(0.05)]);
+        panels.push(Panel { title: Some("near-dead features".into()), x: x_axis(), y, y2: None, layers: near_dead_layers });
+    }
     if !discrete {
         if let Some(first) = panels.first_mut() {
             first.layers.push(Layer::new("runs (colour: budget)", palette::GREY, Mark::dots(Shape::Circle, 3.4), Vec::new()));
@@ -63,7 +75,7 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
         name: NAME.into(),
         title: format!("{TITLE}: {}", data.title),
         caption: format!(
-            "Held-out L0 (mean number of active features per token) and the fraction of dead features (not fired within the trainer's dead window) at the end of training, against {}, one line per compute budget.",
+            "Held-out L0 (mean number of active features per token), the fraction of dead features (not fired within the trainer's dead window) at the end of training, and the fraction of near-dead features (firing on fewer than 1e-4 of the held-out rows, which the dead window misses when they fire now and then), against {}, one line per compute budget.",
             data.vars.x
         ),
         panels,
