@@ -10,6 +10,8 @@
 //!
 //! Both are written on plain tensors so that the moments are ordinary tensors a checkpoint
 //! stores and restores bit for bit, and so that the clip coefficient never leaves the device.
+//! On the CPU backend the Adam update runs as one pass over host memory instead
+//! ([`crate::host`]), with the same f32 arithmetic in the same order, bit for bit.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -112,13 +114,12 @@ impl Update {
         m: &mut Tensor<B, D>,
         v: &mut Tensor<B, D>,
     ) {
-        // Each tensor is moved out of its slot (a cheap handle on the gradient holds the slot
-        // meanwhile) so that it is the only handle on its buffer: burn's CPU backend then
-        // updates it in place rather than allocating and filling a new F·d buffer per
-        // operation. The arithmetic, and so every bit of the result, is the same.
         if crate::host::tensors_live_on_host::<B>() {
             return self.apply_on_host(param, gradient, m, v);
         }
+        // Each tensor is moved out of its slot (a cheap handle on the gradient holds the slot
+        // meanwhile) so that it is the only handle on its buffer: a backend that updates
+        // uniquely owned buffers in place then need not allocate a new one per operation.
         let (m_old, v_old, param_old) = (take(m, &gradient), take(v, &gradient), take(param, &gradient));
         let m_new = m_old.mul_scalar(self.beta1) + gradient.clone().mul_scalar(1.0 - self.beta1);
         let v_new = v_old.mul_scalar(self.beta2) + gradient.square().mul_scalar(1.0 - self.beta2);
