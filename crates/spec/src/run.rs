@@ -175,7 +175,8 @@ pub struct TrainSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auxk_k: Option<usize>,
     /// `sparse` (default) or `dense` (topk only): the two compute the same step, to float
-    /// rounding; `dense` is the reference.
+    /// rounding; `dense` is the reference, and the faster on a CPU below about F = 64·k
+    /// (docs/benchmarks/topk-cpu.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topk_kernel: Option<TopkKernel>,
     /// A latent is dead when it has not fired in this many training tokens.
