@@ -206,4 +206,16 @@ fn bad_input_is_exit_code_two() {
     assert_eq!(out.status.code(), Some(2));
     let out = saescale(&["recommend", "--fit", &path, "--compute", "1e20"], dir.path());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // A sweep table that mixes architectures: their compute may be counted differently, so
+    // the fit asks for one at a time.
+    let sweep = dir.path().join("mixed");
+    std::fs::create_dir(&sweep).unwrap();
+    let rows: String = (0..8)
+        .map(|i| format!("{i},done,{},64,{},100,256,0.5\n", if i % 2 == 0 { "relu" } else { "topk" }, 128 << (i % 4)))
+        .collect();
+    std::fs::write(sweep.join("results.csv"), format!("id,state,architecture,d_in,features,steps,batch_size,loss\n{rows}")).unwrap();
+    let out = saescale(&["fit", sweep.to_str().unwrap(), "--out", "mixed.json"], dir.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("--where architecture=NAME"), "{}", text(&out));
 }

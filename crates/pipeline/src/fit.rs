@@ -308,7 +308,6 @@ fn filtered(mut table: Table, filters: &[String]) -> Result<Table> {
     Ok(table)
 }
 
-/// A column that must hold one positive integer for every row (d_in, batch_size of a sweep).
 /// The architecture all rows trained, which decides how their compute is counted (tables
 /// written before the column existed held relu runs only).
 fn constant_architecture(table: &Table) -> Result<Architecture> {
@@ -327,6 +326,7 @@ fn constant_architecture(table: &Table) -> Result<Architecture> {
     )))
 }
 
+/// A column that must hold one positive integer for every row (d_in, batch_size of a sweep).
 fn constant_integer(table: &Table, column: &str) -> Result<usize> {
     let values = table.positive_column(column)?;
     let first = values[0];
