@@ -142,10 +142,9 @@ fn print_table(report: &BenchReport) {
         "d_in", "features", "batch", "step", "precision", "tokens/s", "GFLOP/s", "% peak", "peak RSS"
     );
     for r in &report.results {
-        let step = match (r.architecture, r.k, r.kernel) {
-            (Architecture::Topk, Some(k), Some(kernel)) => format!("topk{k} {}", kernel.as_str()),
-            (Architecture::Topk, _, _) => "topk".to_string(),
-            (Architecture::Relu, _, _) => "relu".to_string(),
+        let step = match (r.k, r.kernel) {
+            (Some(k), Some(kernel)) => format!("{}{k} {}", r.architecture.as_str(), kernel.as_str()),
+            _ => r.architecture.as_str().to_string(),
         };
         println!(
             "{:>6} {:>9} {:>6} {:>11} {:>9} {:>12.0} {:>9.1} {:>7.1}% {:>11}",
@@ -186,12 +185,10 @@ impl OnBackend for Measure<'_> {
             (true, true) => vec![Size { d_in: 512, features: 16384 }, Size { d_in: 2048, features: 65536 }, Size { d_in: 4096, features: 131072 }],
         };
         let batch = args.batch.unwrap_or(if on_gpu { 4096 } else { 1024 });
+        let kernels: &[TopkKernel] = if args.kernel.is_empty() { &[TopkKernel::Dense, TopkKernel::Sparse] } else { &args.kernel };
         let archs: Vec<BenchArch> = match args.arch {
             Architecture::Relu => vec![BenchArch::Relu],
-            Architecture::Topk if args.kernel.is_empty() => {
-                [TopkKernel::Dense, TopkKernel::Sparse].map(|kernel| BenchArch::TopK { k: args.k, kernel }).to_vec()
-            }
-            Architecture::Topk => args.kernel.iter().map(|&kernel| BenchArch::TopK { k: args.k, kernel }).collect(),
+            Architecture::Topk => kernels.iter().map(|&kernel| BenchArch::TopK { k: args.k, kernel }).collect(),
         };
         for size in &sizes {
             for &precision in &precisions {
