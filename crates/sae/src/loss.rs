@@ -13,6 +13,14 @@
 //!   reconstructs the detached residual `t = x - x̂` from the top `k_aux` pre-activations
 //!   among dead latents (`ê = z_aux·W_dec`), and is 0 when no latent is dead.
 //!
+//! TopK's gradients are those of `r·L` with `r = V / B` held constant (the batch's variance
+//! per row), so that their reconstruction part is the gradient of the per-row squared error
+//! `Σ e² / B`: the scale of the ReLU objective and of SAELens's TopK loss. Adam is blind to
+//! a constant factor except through ε, and clipping is not: with the factor, `grad_clip_norm`
+//! and `adam_epsilon` mean the same for both architectures and the same as in SAELens and
+//! PyTorch code, whatever the data's variance. (`L` itself, Gao's normalised scale, is what
+//! the metrics report.)
+//!
 //! ## Reference
 //! docs/METHODS.md §1.3 (ReLU recipe) and §1.7 (TopK, AuxK with α = 1/32); Gao et al. 2024,
 //! arXiv:2406.04093 §2.3 and App. A.2.
@@ -128,15 +136,16 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
             (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
         }
         Objective::TopK { auxk_coefficient, auxk_k, dead, .. } => {
-            let variance = parts.variance.clone().unsqueeze();
-            let d_recon = error.clone().mul_scalar(2.0) / variance.clone();
+            // r·∂(Σe²/V)/∂x̂ = 2e/B (module docs).
+            let d_recon = error.clone().mul_scalar(2.0 / rows);
+            let gradient_scale = parts.variance.clone().div_scalar(rows);
             let mut w_dec_grad = sae.matmul.matmul(forward.latents.clone().transpose(), d_recon.clone());
             let mut d_pre =
                 sae.matmul.matmul(d_recon.clone(), sae.w_dec.clone().transpose()).mask_fill(forward.active.clone().bool_not(), 0.0);
 
             let (loss, auxk) = match dead {
                 Some(dead) => {
-                    let aux = auxk_terms(sae, &forward.pre, error.neg().detach(), dead, *auxk_k, *auxk_coefficient);
+                    let aux = auxk_terms(sae, &forward.pre, error.neg().detach(), dead, *auxk_k, *auxk_coefficient, gradient_scale);
                     w_dec_grad = w_dec_grad + aux.w_dec_grad;
                     d_pre = d_pre + aux.d_pre;
                     (parts.fvu.clone() + aux.loss.clone().mul_scalar(*auxk_coefficient), aux.loss)
@@ -203,7 +212,8 @@ struct AuxK<B: Backend> {
 
 /// AuxK: reconstruct the residual `target = x - x̂` (detached) from the `k_aux` largest
 /// pre-activations among dead latents. Live latents are masked to -∞ before the top-k and so
-/// contribute nothing; with no dead latent at all, the loss and its gradients are zero.
+/// contribute nothing; with no dead latent at all, the loss and its gradients are zero. The
+/// gradients carry the factor `gradient_scale` (`r` of the module docs, `[1]`).
 fn auxk_terms<B: Backend>(
     sae: &Sae<B>,
     pre: &Tensor<B, 2>,
@@ -211,6 +221,7 @@ fn auxk_terms<B: Backend>(
     dead: &Tensor<B, 1, Bool>,
     auxk_k: usize,
     coefficient: f64,
+    gradient_scale: Tensor<B, 1>,
 ) -> AuxK<B> {
     let features = pre.dims()[1];
     let live = dead.clone().bool_not().unsqueeze::<2>().expand(pre.shape());
@@ -220,7 +231,7 @@ fn auxk_terms<B: Backend>(
     let residual = reconstruction - target.clone();
     let variance = total_variance(target).unsqueeze();
     let loss = residual.clone().square().sum().unsqueeze() / variance.clone();
-    let d_recon = residual.mul_scalar(2.0 * coefficient) / variance;
+    let d_recon = residual.mul_scalar(2.0 * coefficient) * (gradient_scale.unsqueeze() / variance);
     let w_dec_grad = sae.matmul.matmul(latents.transpose(), d_recon.clone());
     let d_pre = sae.matmul.matmul(d_recon, sae.w_dec.clone().transpose()).mask_fill(active.bool_not(), 0.0);
     AuxK { loss: loss.squeeze_dim(0) * any_dead, d_pre, w_dec_grad }
@@ -266,21 +277,30 @@ mod tests {
         }
     }
 
-    fn assert_close<const D: usize>(name: &str, manual: Tensor<Cpu, D>, auto: Tensor<Cpu, D>) {
-        let (m, a) = (to_vec(manual), to_vec(auto));
+    /// `manual` against `factor · auto`.
+    fn assert_close<const D: usize>(name: &str, manual: Tensor<Cpu, D>, auto: Tensor<Cpu, D>, factor: f32) {
+        let m = to_vec(manual);
+        let a: Vec<f32> = to_vec(auto).into_iter().map(|v| v * factor).collect();
         let scale = a.iter().fold(1e-6f32, |s, v| s.max(v.abs()));
         for (i, (x, y)) in m.iter().zip(&a).enumerate() {
             assert!((x - y).abs() <= 2e-4 * scale, "{name}[{i}]: manual {x} vs autodiff {y}");
         }
     }
 
+    /// The hand-written gradients are those of the reported loss, times `r = V/B` for TopK
+    /// (module docs).
     fn check_against_autodiff(sae: Sae<Ad>, objective: Objective<Ad>) {
-        let result = loss_and_gradients(&sae, random_input::<Ad>(9, 6), &objective);
+        let x = random_input::<Ad>(9, 6);
+        let factor = match objective {
+            Objective::Relu { .. } => 1.0,
+            Objective::TopK { .. } => to_vec(total_variance(x.clone().inner()))[0] / 9.0,
+        };
+        let result = loss_and_gradients(&sae, x, &objective);
         let grads = result.stats.loss.backward();
-        assert_close("w_enc", result.gradients.w_enc.inner(), sae.w_enc.grad(&grads).unwrap());
-        assert_close("b_enc", result.gradients.b_enc.inner(), sae.b_enc.grad(&grads).unwrap());
-        assert_close("w_dec", result.gradients.w_dec.inner(), sae.w_dec.grad(&grads).unwrap());
-        assert_close("b_dec", result.gradients.b_dec.inner(), sae.b_dec.grad(&grads).unwrap());
+        assert_close("w_enc", result.gradients.w_enc.inner(), sae.w_enc.grad(&grads).unwrap(), factor);
+        assert_close("b_enc", result.gradients.b_enc.inner(), sae.b_enc.grad(&grads).unwrap(), factor);
+        assert_close("w_dec", result.gradients.w_dec.inner(), sae.w_dec.grad(&grads).unwrap(), factor);
+        assert_close("b_dec", result.gradients.b_dec.inner(), sae.b_dec.grad(&grads).unwrap(), factor);
     }
 
     #[test]

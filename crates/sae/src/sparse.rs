@@ -139,14 +139,16 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let variance = total_variance(x);
     let fvu = squared_error.clone() / variance.clone();
 
-    let d_recon = error.clone().mul_scalar(2.0) / variance.unsqueeze();
+    // The gradients carry r = V/B (crate::loss's module docs): r·∂(Σe²/V)/∂x̂ = 2e/B.
+    let gradient_scale = variance.div_scalar(rows as f64);
+    let d_recon = error.clone().mul_scalar(2.0 / rows as f64);
     let d_codes = codes.code_gradient(&decoder_rows, &d_recon);
     let mut w_dec_grad = codes.scatter_outer(Tensor::zeros([features, d], &device), codes.values.clone(), &d_recon);
     let mut encoder = EncoderGradient::zeros(features, d, &device).add(&codes, d_codes, &input);
 
     let (loss, auxk) = match dead.and_then(|dead| AuxK::of(sae, &pre, dead, auxk_k, error.clone().neg().detach())) {
         Some(aux) => {
-            let d_aux = aux.residual.mul_scalar(2.0 * auxk_coefficient) / aux.variance.unsqueeze();
+            let d_aux = aux.residual.mul_scalar(2.0 * auxk_coefficient) * (gradient_scale.unsqueeze() / aux.variance.unsqueeze());
             let d_aux_codes = aux.codes.code_gradient(&aux.decoder_rows, &d_aux);
             w_dec_grad = aux.codes.scatter_outer(w_dec_grad, aux.codes.values.clone(), &d_aux);
             encoder = encoder.add(&aux.codes, d_aux_codes, &input);

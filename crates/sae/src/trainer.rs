@@ -5,7 +5,8 @@
 //! 2. loss and gradients ([`crate::loss`]) with λ warmed up (relu) or the dead mask (topk);
 //! 3. update the dead-latent counters;
 //! 4. topk: remove the gradient component parallel to each decoder row;
-//! 5. clip the global gradient norm (when `grad_clip_norm > 0`);
+//! 5. clip the global gradient norm (when `grad_clip_norm > 0`; TopK's gradients are on the
+//!    scale of the per-row squared error, as ReLU's, see [`crate::loss`]);
 //! 6. Adam with the scheduled learning rate;
 //! 7. topk: renormalise decoder rows to unit norm.
 //!
