@@ -19,6 +19,7 @@
 //! - [`Frontier`]: the compute-optimal `X*(C)`, `Y*(C)`, `L*(C)` (M2), and [`recommend()`].
 //! - Building blocks: [`law`] (laws and exact gradients), [`objective`], [`solver`] (argmin
 //!   L-BFGS, multi-start), [`isoflop`], [`lr`] (lr*(C)), [`bootstrap`].
+//! - [`sparsity`]: Gao et al.'s joint law L(n, k) in latents and k (M6), with bootstrap spreads.
 //!
 //! Design decisions:
 //! - Objectives are summed, never averaged, and the optimiser works on a fixed rescaling that
@@ -64,6 +65,7 @@ mod points;
 pub mod recommend;
 pub mod result;
 pub mod solver;
+pub mod sparsity;
 pub mod stats;
 
 pub use allocation::Frontier;
