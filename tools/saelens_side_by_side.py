@@ -22,8 +22,8 @@ always clips the gradient norm at 1 (hard-coded in its trainer); its Adam ε is 
     python tools/saelens_side_by_side.py --saescale target/release/saescale --out /tmp/sbs \
         --variant default: --variant gao-window:'dead_window_tokens = 10000000'
 
-A variant is NAME:TOML, where TOML is added to the run file's [train] table (`;` separates
-lines). Needs torch and sae-lens (the test venv of scripts/test.sh has both).
+A variant is NAME:TOML, `;`-separated `key = value` lines added to the run file's [train]
+table, or to [sae] when the key is written `sae.key` (e.g. `free:sae.topk_decoder = "free"`). Needs torch and sae-lens (the test venv of scripts/test.sh has both).
 """
 
 import argparse
@@ -57,7 +57,7 @@ def parse_args():
     p.add_argument("--mean-active", type=float, default=8.0, help="expected true features per row")
     p.add_argument("--heldout-rows", type=int, default=262_144)
     p.add_argument("--seeds", default="0", help="comma-separated SAE seeds (the data is drawn once)")
-    p.add_argument("--variant", action="append", default=[], help="NAME:TOML for [train], repeatable")
+    p.add_argument("--variant", action="append", default=[], help="NAME:TOML for [train] (sae.KEY for [sae]), repeatable")
     p.add_argument("--skip-saelens", action="store_true")
     return p.parse_args()
 
@@ -109,11 +109,12 @@ d_in = {d}
 architecture = "topk"
 features = {features}
 k = {k}
+{sae_extra}
 [train]
 steps = {steps}
 batch_size = {batch}
 lr = {lr}
-{extra}
+{train_extra}
 [eval]
 rows = 65536
 [log]
@@ -126,9 +127,13 @@ def train_saescale(args, data, name, extra, seed):
     """Trains one saescale variant; returns (SAE directory, tokens/s)."""
     run_dir = args.out / f"saescale-{name}-seed{seed}"
     run_file = args.out / f"saescale-{name}-seed{seed}.toml"
+    sections = {"sae": [], "train": []}
+    for line in filter(None, (line.strip() for line in extra.split(";"))):
+        section, key = ("sae", line[len("sae."):]) if line.startswith("sae.") else ("train", line)
+        sections[section].append(key)
     run_file.write_text(RUN_FILE.format(
         seed=seed, data=data, d=args.d, features=args.features, k=args.k, steps=args.steps,
-        batch=args.batch, lr=args.lr, extra=extra.replace(";", "\n"),
+        batch=args.batch, lr=args.lr, sae_extra="\n".join(sections["sae"]), train_extra="\n".join(sections["train"]),
     ))
     subprocess.run([args.saescale, "train", "--quiet", "--threads", str(args.threads), "--out", str(run_dir), str(run_file)], check=True)
     final = json.loads((run_dir / "final.json").read_text())

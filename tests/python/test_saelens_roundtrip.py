@@ -72,25 +72,35 @@ def trainer_state(out: Path):
     return weights, header["scale"]
 
 
-def reference_forward(x, weights, scale, topk):
-    """saescale's forward pass, written independently in numpy, on raw activations x."""
+def reference_forward(x, weights, scale, topk, free_decoder=False):
+    """saescale's forward pass, written independently in numpy, on raw activations x.
+
+    A free TopK decoder ranks latents by pre·‖W_dec,i‖ and keeps relu(pre); SAELens's folded
+    export reports those latents times ‖W_dec,i‖, so that is what is returned for it.
+    """
     xs = x * scale
     if topk:
         # TopK follows Gao et al.: b_dec is subtracted from the input.
         pre = (xs - weights["b_dec"]) @ weights["w_enc"] + weights["b_enc"]
-        latents = np.maximum(pre, 0.0)
-        threshold = -np.sort(-latents, axis=1)[:, K - 1 : K]
-        latents = np.where(latents >= threshold, latents, 0.0)
-    else:
-        pre = xs @ weights["w_enc"] + weights["b_enc"]
-        latents = np.maximum(pre, 0.0)
+        norms = np.linalg.norm(weights["w_dec"], axis=1) if free_decoder else np.ones(pre.shape[1])
+        ranked = np.maximum(pre * norms, 0.0)
+        threshold = -np.sort(-ranked, axis=1)[:, K - 1 : K]
+        latents = np.where(ranked >= threshold, np.maximum(pre, 0.0), 0.0)
+        reconstruction = (latents @ weights["w_dec"] + weights["b_dec"]) / scale
+        return latents * norms, reconstruction
+    pre = xs @ weights["w_enc"] + weights["b_enc"]
+    latents = np.maximum(pre, 0.0)
     reconstruction = (latents @ weights["w_dec"] + weights["b_dec"]) / scale
     return latents, reconstruction
 
 
 @pytest.mark.parametrize(
     "sae_section, architecture",
-    [('architecture = "relu"', "standard"), (f'architecture = "topk"\nk = {K}', "topk")],
+    [
+        ('architecture = "relu"', "standard"),
+        (f'architecture = "topk"\nk = {K}', "topk"),
+        (f'architecture = "topk"\nk = {K}\ntopk_decoder = "free"', "topk"),
+    ],
 )
 def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture):
     from sae_lens import SAE
@@ -107,7 +117,11 @@ def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture
     # Raw activations at the data's natural scale (E‖x‖ = √d / s).
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, D_IN)) / scale
-    expected_latents, expected_reconstruction = reference_forward(x, weights, scale, architecture == "topk")
+    free_decoder = "free" in sae_section
+    if free_decoder:
+        norms = np.linalg.norm(weights["w_dec"], axis=1)
+        assert norms.std() > 1e-3 * norms.mean(), "a free decoder's rows should have drifted apart in norm"
+    expected_latents, expected_reconstruction = reference_forward(x, weights, scale, architecture == "topk", free_decoder)
 
     with torch.no_grad():
         latents = sae.encode(torch.tensor(x, dtype=torch.float32)).double().numpy()

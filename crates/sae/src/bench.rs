@@ -116,7 +116,7 @@ fn bench_spec(step: &BenchStep, steps: u64) -> RunSpec {
         seed: 0,
         precision: None,
         data: DataConfig::Synthetic(SyntheticConfig { d_in: step.d_in, ..SyntheticConfig::default() }),
-        sae: SaeSpec { architecture, features: Some(step.features), k, l1_coefficient: None, decoder_init_norm: None },
+        sae: SaeSpec { architecture, features: Some(step.features), k, l1_coefficient: None, decoder_init_norm: None, topk_decoder: None },
         train: TrainSpec {
             steps: Some(steps),
             batch_size: step.batch_size,

@@ -9,7 +9,12 @@
 //!   the SAE was trained on `s·x`, so `W_enc ← s·W_enc`, `W_dec ← W_dec / s`, `b_dec ← b_dec / s`
 //!   computes the same latents from `x` and reconstructs `x` itself;
 //! - `apply_b_dec_to_input` as the architecture trained: false for Anthropic's relu recipe
-//!   (it does not subtract b_dec), true for TopK (Gao et al.'s b_pre).
+//!   (it does not subtract b_dec), true for TopK (Gao et al.'s b_pre);
+//! - a TopK SAE trained with a free decoder ranked by its row norms
+//!   ([`Sae::rank_by_decoder_norm`]) has the norms `n_i` folded in, as SAELens folds its own
+//!   (`W_enc,i ← n_i·W_enc,i`, `b_enc,i ← n_i·b_enc,i`, `W_dec,i ← W_dec,i / n_i`): plain top-k
+//!   over the folded pre-activations then picks the same latents, with values `n_i·pre_i`,
+//!   and reconstructs the same `x̂`; `rescale_acts_by_decoder_norm` is then false.
 
 use std::path::Path;
 
@@ -35,10 +40,17 @@ const SAE_LENS_FORMAT_VERSION: &str = "6.0.0";
 /// [`Error::Io`] when the directory or files cannot be written.
 pub fn export_saelens<B: Backend>(sae: &Sae<B>, scale: f64, dir: &Path, run_name: Option<&str>) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
+    let (mut w_enc, mut b_enc, mut w_dec) = (sae.w_enc.clone(), sae.b_enc.clone(), sae.w_dec.clone());
+    if sae.rank_by_decoder_norm {
+        let norms = sae.decoder_norms();
+        w_enc = w_enc * norms.clone().unsqueeze();
+        b_enc = b_enc * norms.clone();
+        w_dec = w_dec / norms.unsqueeze_dim(1);
+    }
     let mut weights = TensorFile::default();
-    weights.insert_float("W_enc", sae.w_enc.clone().mul_scalar(scale));
-    weights.insert_float("b_enc", sae.b_enc.clone());
-    weights.insert_float("W_dec", sae.w_dec.clone().div_scalar(scale));
+    weights.insert_float("W_enc", w_enc.mul_scalar(scale));
+    weights.insert_float("b_enc", b_enc);
+    weights.insert_float("W_dec", w_dec.div_scalar(scale));
     weights.insert_float("b_dec", sae.b_dec.clone().div_scalar(scale));
     weights.write(&dir.join(WEIGHTS_FILE))?;
 
@@ -60,7 +72,7 @@ pub fn export_saelens<B: Backend>(sae: &Sae<B>, scale: f64, dir: &Path, run_name
     if let Activation::TopK { k } = sae.activation {
         cfg["architecture"] = json!("topk");
         cfg["k"] = json!(k);
-        // The decoder rows are unit norm, so there is nothing to rescale by.
+        // The decoder rows are unit norm (kept so, or folded above): nothing to rescale by.
         cfg["rescale_acts_by_decoder_norm"] = json!(false);
     }
     if let Some(name) = run_name {
@@ -86,15 +98,7 @@ mod tests {
         let scale = 2.5;
         export_saelens(&sae, scale, dir.path(), Some("r")).unwrap();
 
-        let file = TensorFile::read(&dir.path().join(WEIGHTS_FILE)).unwrap();
-        let path = dir.path();
-        let exported = Sae::<Cpu> {
-            w_enc: file.float(path, "W_enc", [4, 8], &device()).unwrap(),
-            b_enc: file.float(path, "b_enc", [8], &device()).unwrap(),
-            w_dec: file.float(path, "W_dec", [8, 4], &device()).unwrap(),
-            b_dec: file.float(path, "b_dec", [4], &device()).unwrap(),
-            ..sae.clone()
-        };
+        let exported = read_back(dir.path(), &sae);
         let x = tensor2(&[[1.0, -1.0, 0.5, 2.0], [0.0, 3.0, -2.0, 1.0]]);
         let trained = sae.forward(x.clone().mul_scalar(scale));
         let raw = exported.forward(x);
@@ -103,6 +107,45 @@ mod tests {
         }
         for (a, b) in to_vec(trained.reconstruction.div_scalar(scale)).iter().zip(to_vec(raw.reconstruction)) {
             assert!((a - b).abs() < 1e-5);
+        }
+    }
+
+    /// The exported weights read back as a plain SAE (unit-norm rows, no ranking by norms).
+    fn read_back(dir: &Path, like: &Sae<Cpu>) -> Sae<Cpu> {
+        let file = TensorFile::read(&dir.join(WEIGHTS_FILE)).unwrap();
+        let (d, f) = (like.d_in(), like.features());
+        Sae::<Cpu> {
+            w_enc: file.float(dir, "W_enc", [d, f], &device()).unwrap(),
+            b_enc: file.float(dir, "b_enc", [f], &device()).unwrap(),
+            w_dec: file.float(dir, "W_dec", [f, d], &device()).unwrap(),
+            b_dec: file.float(dir, "b_dec", [d], &device()).unwrap(),
+            rank_by_decoder_norm: false,
+            ..like.clone()
+        }
+    }
+
+    #[test]
+    fn export_folds_the_decoder_norms_of_a_free_topk_decoder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sae = init_sae::<Cpu>(4, 8, Activation::TopK { k: 3 }, 1.0, 5, &device());
+        let norms = Tensor::<Cpu, 1>::from_data(TensorData::new(vec![0.1f32, 2.0, 0.5, 1.5, 0.3, 3.0, 0.7, 1.1], [8]), &device());
+        sae.w_dec = sae.w_dec * norms.clone().unsqueeze_dim(1);
+        sae.b_enc = Tensor::from_data(TensorData::new(vec![0.1f32, -0.1, 0.2, 0.0, 0.05, -0.2, 0.3, 0.1], [8]), &device());
+        sae.rank_by_decoder_norm = true;
+        export_saelens(&sae, 2.0, dir.path(), None).unwrap();
+        let exported = read_back(dir.path(), &sae);
+        for norm in to_vec(exported.decoder_norms()) {
+            assert!((norm - 0.5).abs() < 1e-5, "unit rows divided by the scale 2, got {norm}");
+        }
+        let x = tensor2(&[[1.0, -1.0, 0.5, 2.0], [0.0, 3.0, -2.0, 1.0], [-1.0, 0.5, 0.5, -0.5]]);
+        let trained = sae.forward(x.clone().mul_scalar(2.0));
+        let raw = exported.forward(x);
+        let expected_latents = to_vec(trained.latents * norms.unsqueeze());
+        for (a, b) in expected_latents.iter().zip(to_vec(raw.latents)) {
+            assert!((a - b).abs() < 1e-5, "latent {a} vs exported {b}");
+        }
+        for (a, b) in to_vec(trained.reconstruction.div_scalar(2.0)).iter().zip(to_vec(raw.reconstruction)) {
+            assert!((a - b).abs() < 1e-5, "reconstruction {a} vs exported {b}");
         }
     }
 

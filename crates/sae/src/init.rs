@@ -1,7 +1,7 @@
 //! Initial weights.
 //!
 //! Decoder rows point in random directions with a fixed L2 norm (0.1 for Anthropic's ReLU
-//! recipe; 1 for TopK, whose decoder stays unit-norm), the encoder is the decoder's
+//! recipe; 1 for TopK, whose rows then move freely or stay unit-norm), the encoder is the decoder's
 //! transpose, and both biases are zero.
 //!
 //! ## Reference
@@ -53,6 +53,7 @@ pub fn init_sae<B: Backend>(
         activation,
         apply_b_dec_to_input: matches!(activation, Activation::TopK { .. }),
         matmul: MatmulPrecision::F32,
+        rank_by_decoder_norm: false,
     }
 }
 

@@ -210,8 +210,8 @@ struct AuxK<B: Backend> {
     w_dec_grad: Tensor<B, 2>,
 }
 
-/// AuxK: reconstruct the residual `target = x - x̂` (detached) from the `k_aux` largest
-/// pre-activations among dead latents. Live latents are masked to -∞ before the top-k and so
+/// AuxK: reconstruct the residual `target = x - x̂` (detached) from the `k_aux` dead latents
+/// that rank highest ([`Sae::ranking`]). Live latents are masked to -∞ before the top-k and so
 /// contribute nothing; with no dead latent at all, the loss and its gradients are zero. The
 /// gradients carry the factor `gradient_scale` (`r` of the module docs, `[1]`).
 fn auxk_terms<B: Backend>(
@@ -225,7 +225,13 @@ fn auxk_terms<B: Backend>(
 ) -> AuxK<B> {
     let features = pre.dims()[1];
     let live = dead.clone().bool_not().unsqueeze::<2>().expand(pre.shape());
-    let (latents, active) = top_k_relu(pre.clone().mask_fill(live, f32::NEG_INFINITY), auxk_k.min(features));
+    // Both masked: where fewer latents are dead than k_aux, the -∞ of live ones is what is
+    // kept, and the ReLU makes it 0.
+    let (latents, active) = top_k_relu(
+        pre.clone().mask_fill(live.clone(), f32::NEG_INFINITY),
+        &sae.ranking(pre).mask_fill(live, f32::NEG_INFINITY),
+        auxk_k.min(features),
+    );
     let any_dead = dead.clone().any().float();
     let reconstruction = sae.matmul.matmul(latents.clone(), sae.w_dec.clone());
     let residual = reconstruction - target.clone();
@@ -324,6 +330,22 @@ mod tests {
     }
 
     #[test]
+    fn autodiff_agrees_topk_ranked_by_decoder_norm() {
+        // A free decoder with rows of unequal norms, ranked by them: the selection changes,
+        // the gradients are still those of the kept latents' loss.
+        let mut sae = tracked_sae(Activation::TopK { k: 4 }, true);
+        let norms = Tensor::<Cpu, 1>::from_data(TensorData::new((0..12).map(|i| 0.2 + 0.3 * i as f32).collect::<Vec<_>>(), [12]), &device());
+        sae.w_dec = Tensor::from_inner(sae.w_dec.inner() * norms.unsqueeze_dim(1)).require_grad();
+        sae.rank_by_decoder_norm = true;
+        let dead = Tensor::<Ad, 1, Bool>::from_data(
+            TensorData::new((0..12).map(|i| i % 3 == 0).collect::<Vec<_>>(), [12]),
+            &Default::default(),
+        );
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead), kernel: TopkKernel::Dense };
+        check_against_autodiff(sae, objective);
+    }
+
+    #[test]
     fn auxk_is_zero_without_dead_latents() {
         let sae = init_sae::<Cpu>(6, 12, Activation::TopK { k: 4 }, 1.0, 1, &device());
         let dead = Tensor::<Cpu, 1, Bool>::from_data(TensorData::new(vec![false; 12], [12]), &device());
@@ -353,6 +375,7 @@ mod tests {
             activation: Activation::Relu,
             apply_b_dec_to_input: false,
             matmul: crate::MatmulPrecision::F32,
+            rank_by_decoder_norm: false,
         };
         let (stats, firing_rows) = batch_stats(&sae, tensor2(&[[1.0, 2.0], [3.0, 0.0]]), 5.0);
         assert_eq!(to_vec(stats.mse), vec![0.0]);

@@ -42,6 +42,10 @@ pub struct Sae<B: Backend> {
     pub apply_b_dec_to_input: bool,
     /// Number format of the encoder and decoder products (and of the backward pass's).
     pub matmul: MatmulPrecision,
+    /// TopK with a free decoder: latents are ranked by their contribution `pre_i·‖W_dec,i‖`
+    /// rather than by `pre_i` (SAELens's `rescale_acts_by_decoder_norm`), so a row's norm
+    /// drifting does not change which latents win. The kept value is still `max(pre_i, 0)`.
+    pub rank_by_decoder_norm: bool,
 }
 
 /// Everything the forward pass computed, kept for the backward pass and for metrics.
@@ -92,7 +96,17 @@ impl<B: Backend> Sae<B> {
                 let active = pre.clone().greater_elem(0.0);
                 (pre.mask_fill(active.clone().bool_not(), 0.0), active)
             }
-            Activation::TopK { k } => top_k_relu(pre, k),
+            Activation::TopK { k } => top_k_relu(pre.clone(), &self.ranking(&pre), k),
+        }
+    }
+
+    /// What TopK ranks latents by: `pre`, or `pre_i·‖W_dec,i‖` with
+    /// [`Sae::rank_by_decoder_norm`]. `[batch, features] -> [batch, features]`
+    pub fn ranking(&self, pre: &Tensor<B, 2>) -> Tensor<B, 2> {
+        if self.rank_by_decoder_norm {
+            pre.clone() * self.decoder_norms().unsqueeze()
+        } else {
+            pre.clone()
         }
     }
 
@@ -116,14 +130,16 @@ impl<B: Backend> Sae<B> {
     }
 }
 
-/// `relu(topk(pre, k))` scattered back to full width: exactly the `k` largest entries of
-/// each row survive (then those that are not positive are zeroed by the ReLU). The entries
-/// are chosen by [`top_k_indices`], without sorting whole rows on the CPU.
+/// `relu(pre)` at the `k` entries of each row that rank highest in `ranking`, zero
+/// elsewhere (so exactly `k` entries survive the selection, and those that are not positive
+/// are then zeroed by the ReLU). `ranking` is `pre` itself, or a positive per-latent rescaling
+/// of it ([`Sae::ranking`]), which keeps the signs. The entries are chosen by
+/// [`top_k_indices`], without sorting whole rows on the CPU.
 ///
 /// # Shapes
-/// `pre`: `[batch, features]` → latents and active mask, both `[batch, features]`.
-pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
-    let indices = top_k_indices(&pre, k);
+/// `pre`, `ranking`: `[batch, features]` → latents and active mask, both `[batch, features]`.
+pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
+    let indices = top_k_indices(ranking, k);
     let values = pre.clone().gather(1, indices.clone()).clamp_min(0.0);
     let latents = pre.zeros_like().scatter(1, indices, values, burn::tensor::IndexingUpdateOp::Add);
     let active = latents.clone().greater_elem(0.0);
@@ -145,6 +161,7 @@ mod tests {
             activation: Activation::Relu,
             apply_b_dec_to_input: false,
             matmul: MatmulPrecision::F32,
+            rank_by_decoder_norm: false,
         }
     }
 
@@ -172,10 +189,25 @@ mod tests {
     fn top_k_keeps_the_k_largest_positive_entries() {
         // 2×4 example: row 0 keeps 5 and 3; row 1 keeps 2 and zeroes -1 (ReLU).
         let pre = tensor2(&[[1.0, 5.0, -2.0, 3.0], [-4.0, -1.0, 2.0, -3.0]]);
-        let (latents, active) = top_k_relu(pre, 2);
+        let (latents, active) = top_k_relu(pre.clone(), &pre, 2);
         assert_eq!(to_vec(latents), vec![0.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 0.0]);
         let active: Vec<bool> = active.into_data().to_vec().unwrap();
         assert_eq!(active, vec![false, true, false, true, false, false, true, false]);
+    }
+
+    #[test]
+    fn ranking_by_decoder_norm_picks_by_contribution_and_keeps_pre() {
+        // Latent 1's decoder row is twice as long: 0.75·2 beats 1·1 for the single slot.
+        let mut sae = two_by_two();
+        sae.activation = Activation::TopK { k: 1 };
+        sae.b_enc = tensor1(&[0.0, 0.0]);
+        let x = tensor2(&[[1.0, 0.75]]);
+        assert_eq!(to_vec(sae.forward(x.clone()).latents), vec![1.0, 0.0]);
+        sae.rank_by_decoder_norm = true;
+        let out = sae.forward(x);
+        assert_eq!(to_vec(out.latents), vec![0.0, 0.75]);
+        // x̂ = 0.75·[0, 2] + b_dec
+        assert_eq!(to_vec(out.reconstruction), vec![0.5, 2.0]);
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::select::top_k_indices;
 /// values after the ReLU.
 #[derive(Debug, Clone)]
 pub struct SparseCodes<B: Backend> {
-    /// Latent indices, largest pre-activation first. `[batch, k]`
+    /// Latent indices, highest ranked first. `[batch, k]`
     pub indices: Tensor<B, 2, Int>,
     /// Latent values, `max(pre, 0)` at those indices. `[batch, k]`
     pub values: Tensor<B, 2>,
@@ -39,9 +39,10 @@ pub struct SparseCodes<B: Backend> {
 }
 
 impl<B: Backend> SparseCodes<B> {
-    /// The `k` largest entries of each row of `pre` (`[batch, n]`), ReLU applied.
-    pub fn top_k(pre: &Tensor<B, 2>, k: usize) -> Self {
-        let indices = top_k_indices(pre, k);
+    /// The `k` entries of each row of `pre` (`[batch, n]`) that rank highest in `ranking`
+    /// (`pre` or a positive per-latent rescaling of it, [`Sae::ranking`]), ReLU applied.
+    pub fn top_k(pre: &Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usize) -> Self {
+        let indices = top_k_indices(ranking, k);
         let values = pre.clone().gather(1, indices.clone()).clamp_min(0.0);
         Self::new(indices, values)
     }
@@ -130,7 +131,8 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let features = sae.features();
     let input = sae.encoder_input(x.clone());
     let pre = sae.pre_activations(input.clone());
-    let codes = SparseCodes::top_k(&pre, k);
+    let ranking = sae.ranking(&pre);
+    let codes = SparseCodes::top_k(&pre, &ranking, k);
 
     let decoder_rows = codes.gather_rows(&sae.w_dec);
     let reconstruction = codes.combine(&decoder_rows) + sae.b_dec.clone().unsqueeze();
@@ -146,7 +148,7 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let mut w_dec_grad = codes.scatter_outer(Tensor::zeros([features, d], &device), codes.values.clone(), &d_recon);
     let mut encoder = EncoderGradient::zeros(features, d, &device).add(&codes, d_codes, &input);
 
-    let (loss, auxk) = match dead.and_then(|dead| AuxK::of(sae, &pre, dead, auxk_k, error.clone().neg().detach())) {
+    let (loss, auxk) = match dead.and_then(|dead| AuxK::of(sae, &pre, &ranking, dead, auxk_k, error.clone().neg().detach())) {
         Some(aux) => {
             let d_aux = aux.residual.mul_scalar(2.0 * auxk_coefficient) * (gradient_scale.unsqueeze() / aux.variance.unsqueeze());
             let d_aux_codes = aux.codes.code_gradient(&aux.decoder_rows, &d_aux);
@@ -184,7 +186,7 @@ pub fn topk_loss_and_gradients<B: Backend>(
 }
 
 /// The AuxK term on sparse codes: the residual `target = x - x̂` (detached) reconstructed
-/// from the `k_aux` largest pre-activations among the dead latents.
+/// from the `k_aux` highest-ranked dead latents.
 struct AuxK<B: Backend> {
     codes: SparseCodes<B>,
     decoder_rows: Tensor<B, 3>,
@@ -200,14 +202,22 @@ impl<B: Backend> AuxK<B> {
     /// Picks among the columns of the dead latents only, so the selection's cost follows
     /// the number of dead latents rather than F; `None` when no latent is dead (the term is
     /// then 0).
-    fn of(sae: &Sae<B>, pre: &Tensor<B, 2>, dead: &Tensor<B, 1, Bool>, auxk_k: usize, target: Tensor<B, 2>) -> Option<Self> {
+    fn of(
+        sae: &Sae<B>,
+        pre: &Tensor<B, 2>,
+        ranking: &Tensor<B, 2>,
+        dead: &Tensor<B, 1, Bool>,
+        auxk_k: usize,
+        target: Tensor<B, 2>,
+    ) -> Option<Self> {
         let dead_indices: Tensor<B, 1, Int> = dead.clone().argwhere().squeeze_dim(1);
         let dead_count = dead_indices.dims()[0];
         if dead_count == 0 {
             return None;
         }
         let dead_pre = pre.clone().select(1, dead_indices.clone());
-        let local = SparseCodes::top_k(&dead_pre, auxk_k.min(dead_count));
+        let dead_ranking = if sae.rank_by_decoder_norm { ranking.clone().select(1, dead_indices.clone()) } else { dead_pre.clone() };
+        let local = SparseCodes::top_k(&dead_pre, &dead_ranking, auxk_k.min(dead_count));
         let [rows, chosen] = local.indices.dims();
         let global = dead_indices.select(0, local.flat_indices).reshape([rows, chosen]);
         let codes = SparseCodes::new(global, local.values);
@@ -238,6 +248,15 @@ mod tests {
         sae
     }
 
+    /// [`sae`] with decoder rows of unequal norms, ranked by them (`topk_decoder = "free"`).
+    fn free_decoder_sae(d: usize, features: usize, k: usize) -> Sae<Cpu> {
+        let mut sae = sae(d, features, k);
+        let norms = Tensor::<Cpu, 1>::random([features], Distribution::Uniform(0.3, 3.0), &device());
+        sae.w_dec = sae.w_dec * norms.unsqueeze_dim(1);
+        sae.rank_by_decoder_norm = true;
+        sae
+    }
+
     fn dead_mask(features: usize, every: usize) -> Tensor<Cpu, 1, Bool> {
         Tensor::from_data(TensorData::new((0..features).map(|i| i % every == 0).collect::<Vec<_>>(), [features]), &device())
     }
@@ -253,9 +272,9 @@ mod tests {
 
     /// The sparse step computes the dense step's loss, metrics and gradients, with and
     /// without dead latents (and with fewer dead latents than k_aux).
-    fn agrees_with_dense(dead_every: Option<usize>, auxk_k: usize) {
+    fn agrees_with_dense(dead_every: Option<usize>, auxk_k: usize, free_decoder: bool) {
         let (d, features, k, rows) = (8, 48, 5, 33);
-        let sae = sae(d, features, k);
+        let sae = if free_decoder { free_decoder_sae(d, features, k) } else { sae(d, features, k) };
         let x = Tensor::<Cpu, 2>::random([rows, d], Distribution::Normal(0.0, 1.0), &device());
         let dead = dead_every.map(|every| dead_mask(features, every));
         let objective = |kernel| Objective::TopK { auxk_coefficient: 0.25, auxk_k, dead: dead.clone(), kernel };
@@ -280,17 +299,23 @@ mod tests {
 
     #[test]
     fn agrees_with_the_dense_step_without_dead_latents() {
-        agrees_with_dense(None, 4);
+        agrees_with_dense(None, 4, false);
     }
 
     #[test]
     fn agrees_with_the_dense_step_with_auxk() {
-        agrees_with_dense(Some(3), 4);
+        agrees_with_dense(Some(3), 4, false);
+    }
+
+    #[test]
+    fn agrees_with_the_dense_step_when_ranking_by_decoder_norm() {
+        agrees_with_dense(Some(3), 4, true);
+        agrees_with_dense(Some(16), 6, true);
     }
 
     #[test]
     fn agrees_with_the_dense_step_when_fewer_latents_are_dead_than_k_aux() {
         // 48 / 16 = 3 dead latents, k_aux = 6.
-        agrees_with_dense(Some(16), 6);
+        agrees_with_dense(Some(16), 6, false);
     }
 }

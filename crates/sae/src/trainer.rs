@@ -4,11 +4,13 @@
 //! 1. read the next `batch_size` rows at the data cursor and scale them by `s` (E‖s·x‖ = √d);
 //! 2. loss and gradients ([`crate::loss`]) with λ warmed up (relu) or the dead mask (topk);
 //! 3. update the dead-latent counters;
-//! 4. topk: remove the gradient component parallel to each decoder row;
+//! 4. topk with unit-norm decoder rows (`sae.topk_decoder = "unit_norm"`): remove the
+//!    gradient component parallel to each decoder row;
 //! 5. clip the global gradient norm (when `grad_clip_norm > 0`; TopK's gradients are on the
 //!    scale of the per-row squared error, as ReLU's, see [`crate::loss`]);
 //! 6. Adam with the scheduled learning rate;
-//! 7. topk: renormalise decoder rows to unit norm.
+//! 7. topk with unit-norm decoder rows: renormalise them. (The default free decoder skips 4
+//!    and 7 and ranks latents by `pre_i·‖W_dec,i‖` instead, as SAELens does.)
 //!
 //! Everything that determines the next step lives in the trainer state — weights, Adam
 //! moments, step, data cursor, dead-latent counters, normalisation constant — and the
@@ -20,7 +22,7 @@ use std::path::Path;
 use burn::tensor::backend::Backend;
 use burn::tensor::{ElementConversion, Tensor, TensorData};
 use saescale_data::{open, scale_for, Source, Split};
-use saescale_spec::{Architecture, RunSpec, TopkKernel};
+use saescale_spec::{Architecture, RunSpec, TopkDecoder, TopkKernel};
 
 use crate::dead::DeadLatents;
 use crate::init::init_sae;
@@ -123,6 +125,8 @@ impl<B: Backend> Trainer<B> {
 
     fn assemble(spec: RunSpec, device: &B::Device, mut sae: Sae<B>, scale: f64) -> Result<Self> {
         sae.matmul = MatmulPrecision::of(spec.precision)?;
+        // A free TopK decoder is ranked by its row norms, as SAELens trains it.
+        sae.rank_by_decoder_norm = spec.sae.topk_decoder == Some(TopkDecoder::Free);
         let train = &spec.train;
         // resolve() filled adam_epsilon for every architecture.
         let config = AdamConfig { beta1: train.adam_beta1, beta2: train.adam_beta2, epsilon: train.adam_epsilon.unwrap_or(1e-8) };
@@ -161,6 +165,7 @@ impl<B: Backend> Trainer<B> {
             activation: activation(&spec),
             apply_b_dec_to_input: matches!(spec.sae.architecture, Architecture::Topk),
             matmul: MatmulPrecision::F32,
+            rank_by_decoder_norm: false,
         };
         let mut trainer = Self::assemble(spec, device, sae, header.scale)?;
         for (prefix, moments) in [("adam.m", &mut trainer.adam.m), ("adam.v", &mut trainer.adam.v)] {
@@ -233,7 +238,7 @@ impl<B: Backend> Trainer<B> {
             .sae
             .l1_coefficient
             .map(|l1| l1 * l1_factor(self.step, total, train.l1_warmup_fraction.unwrap_or_default()));
-        let unit_decoder = matches!(self.spec.sae.architecture, Architecture::Topk);
+        let unit_decoder = keeps_unit_decoder(&self.spec);
         let clip = train.grad_clip_norm.unwrap_or_default();
         let objective = match self.spec.sae.architecture {
             Architecture::Relu => Objective::Relu { l1_coefficient: l1_coefficient.unwrap_or_default() },
@@ -383,11 +388,17 @@ fn activation(spec: &RunSpec) -> Activation {
     }
 }
 
-/// Initial decoder row norm: the spec's (relu) or 1 (topk keeps unit-norm rows).
+/// Whether the decoder rows are held at unit norm: topk's, unless its decoder is free.
+fn keeps_unit_decoder(spec: &RunSpec) -> bool {
+    spec.sae.architecture == Architecture::Topk && spec.sae.topk_decoder == Some(TopkDecoder::UnitNorm)
+}
+
+/// Initial decoder row norm: 1 for unit-norm rows, else the spec's.
 fn decoder_init_norm(spec: &RunSpec) -> f64 {
-    match spec.sae.architecture {
-        Architecture::Relu => spec.sae.decoder_init_norm.unwrap_or(0.1),
-        Architecture::Topk => 1.0,
+    if keeps_unit_decoder(spec) {
+        1.0
+    } else {
+        spec.sae.decoder_init_norm.unwrap_or(0.1)
     }
 }
 

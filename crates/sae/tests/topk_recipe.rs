@@ -1,7 +1,7 @@
 //! The default TopK recipe trains a small SAE to a stated quality (issue 13, item 1).
 //!
 //! A regression guard on the recipe as a whole (clip and ε on the per-row squared-error
-//! scale, unit-norm decoder, AuxK, the lr rule): a change that makes TopK learn worse, or
+//! scale, the free decoder ranked by its row norms, AuxK, the lr rule): a change that makes TopK learn worse, or
 //! leaves more latents nearly silent, moves one of these numbers past its bound. The bounds
 //! sit above what the recipe measured when they were set (in the comments); the
 //! side-by-side comparison with SAELens at a larger size is docs/benchmarks/topk-vs-saelens.md.
@@ -12,11 +12,12 @@ use burn::backend::Flex;
 use saescale_sae::{train, Outcome, Silent};
 use saescale_spec::{Precision, Provenance, RunSpec};
 
-/// Held-out FVU the default recipe must reach (measured: 0.1296).
-const MAX_FVU: f64 = 0.16;
-/// Fraction of latents firing on fewer than 1e-4 of held-out rows it may leave: 6 of 128
-/// (measured: 3 of 128, 0.0234).
-const MAX_NEAR_DEAD: f64 = 0.05;
+/// Held-out FVU the default recipe must reach (measured: 0.1263; 0.1296 with the unit-norm
+/// decoder rows of the earlier default).
+const MAX_FVU: f64 = 0.15;
+/// Fraction of latents firing on fewer than 1e-4 of held-out rows it may leave: 3 of 128
+/// (measured: 1 of 128, 0.0078; 3 with unit-norm rows).
+const MAX_NEAR_DEAD: f64 = 0.03;
 
 /// Only the shape of the run is given; every hyperparameter is topk's default.
 const RUN: &str = r#"seed = 2

@@ -47,4 +47,4 @@ mod run;
 pub use error::{error_chain, Error, Result};
 pub use exit::Exit;
 pub use records::{near_dead_fraction, FinalMetrics, FiringHistogram, Provenance, StepMetrics, NEAR_DEAD_FREQUENCY};
-pub use run::{Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TopkKernel, TrainSpec};
+pub use run::{Architecture, EvalSpec, LogSpec, Precision, RunSpec, SaeSpec, TopkDecoder, TopkKernel, TrainSpec};

@@ -6,7 +6,7 @@
 //!   last 20% of steps, λ warmed up linearly over the first 5%, global grad-norm clip at 1,
 //!   batch 4096.
 //! - `topk`: Gao et al. 2024, arXiv:2406.04093, and its released code (docs/METHODS.md §1.7):
-//!   AuxK coefficient 1/32, dead latent = not fired in 10M tokens, unit-norm decoder rows;
+//!   AuxK coefficient 1/32, dead latent = not fired in 10M tokens;
 //!   global grad-norm clip at 1 and Adam ε = 1e-8 as SAELens's trainer (sae-lens 6.54, which
 //!   hard-codes the clip), on the gradient of the per-row squared error as for relu
 //!   (crates/sae's loss module: the clip then binds as it does in SAELens, and held-out FVU
@@ -15,7 +15,12 @@
 //!   lr = 2e-4/√(F/2^14) follow EleutherAI's sparsify
 //!   (HEAD 9d3b136c). The lr decay over the last 20% is kept for topk as well, so that every
 //!   run's final loss is an annealed end point (docs/METHODS.md §6, pitfall 9). The step runs
-//!   on the active latents only (`topk_kernel = "sparse"`); `"dense"` is the reference.
+//!   on the active latents only (`topk_kernel = "sparse"`); `"dense"` is the reference. The
+//!   decoder is free and latents are ranked by pre-activation × decoder-row norm, as SAELens's
+//!   `TopKTrainingSAE` trains (`topk_decoder = "free"`), from rows of norm 1
+//!   (`decoder_init_norm`; SAELens starts at 0.1): on the same rows as SAELens this leaves
+//!   fewer near-dead latents at a lower held-out FVU than either SAELens or Gao's unit-norm
+//!   rows (`"unit_norm"`), docs/benchmarks/topk-vs-saelens.md.
 
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +102,29 @@ impl TopkKernel {
     }
 }
 
+/// How a TopK SAE's decoder rows are held during training.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TopkDecoder {
+    /// Unit-norm rows: the gradient component parallel to each row is removed before the
+    /// update and the rows are renormalised after it (Gao et al. 2024, §2.4 and App. A).
+    UnitNorm,
+    /// Rows move freely from `sae.decoder_init_norm` (default 1) and latents are ranked by
+    /// `pre_i·‖W_dec,i‖`, as SAELens's `TopKTrainingSAE` trains them
+    /// (`rescale_acts_by_decoder_norm`).
+    Free,
+}
+
+impl TopkDecoder {
+    /// The name a run file uses for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopkDecoder::UnitNorm => "unit_norm",
+            TopkDecoder::Free => "free",
+        }
+    }
+}
+
 /// Precision of the matrix multiplications; weights and optimiser state stay f32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,10 +164,14 @@ pub struct SaeSpec {
     /// Final L1 coefficient λ (relu only; default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l1_coefficient: Option<f64>,
-    /// L2 norm of each decoder column at initialisation (relu only; default 0.1). TopK
-    /// decoders are unit-norm throughout.
+    /// L2 norm of each decoder row at initialisation (default 0.1 for relu, 1 for topk; for
+    /// topk only with `topk_decoder = "free"`, as unit-norm rows start at norm 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoder_init_norm: Option<f64>,
+    /// How a TopK decoder's rows are held (topk only): `"free"` (the default) or
+    /// `"unit_norm"` (Gao et al.).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topk_decoder: Option<TopkDecoder>,
 }
 
 /// The `[train]` section.
@@ -311,6 +343,7 @@ impl RunSpec {
                     ("train.auxk_coefficient", self.train.auxk_coefficient.is_some()),
                     ("train.auxk_k", self.train.auxk_k.is_some()),
                     ("train.topk_kernel", self.train.topk_kernel.is_some()),
+                    ("sae.topk_decoder", self.sae.topk_decoder.is_some()),
                 ] {
                     if set {
                         return Err(Error::invalid(key, "applies to architecture = \"topk\" only"));
@@ -330,8 +363,17 @@ impl RunSpec {
                         return Err(Error::invalid(key, "applies to architecture = \"relu\" only"));
                     }
                 }
-                if self.sae.decoder_init_norm.is_some() {
-                    return Err(Error::invalid("sae.decoder_init_norm", "does not apply to topk: its decoder rows are kept at unit norm"));
+                match self.sae.topk_decoder.get_or_insert(TopkDecoder::Free) {
+                    TopkDecoder::Free => {
+                        self.sae.decoder_init_norm.get_or_insert(1.0);
+                    }
+                    TopkDecoder::UnitNorm if self.sae.decoder_init_norm.is_some() => {
+                        return Err(Error::invalid(
+                            "sae.decoder_init_norm",
+                            "applies to topk only with sae.topk_decoder = \"free\": unit-norm decoder rows start at norm 1",
+                        ));
+                    }
+                    TopkDecoder::UnitNorm => {}
                 }
                 match self.sae.k {
                     None => return Err(Error::invalid("sae.k", "is required for architecture = \"topk\"")),
@@ -448,6 +490,10 @@ mod tests {
         assert_eq!(spec.train.topk_kernel, Some(TopkKernel::Sparse));
         let dense = parse(&text.replace("steps = 100", "steps = 100\ntopk_kernel = \"dense\"")).unwrap();
         assert_eq!(dense.train.topk_kernel, Some(TopkKernel::Dense));
+        // A free decoder from rows of norm 1 by default; Gao's unit-norm rows on request.
+        assert_eq!((spec.sae.topk_decoder, spec.sae.decoder_init_norm), (Some(TopkDecoder::Free), Some(1.0)));
+        let unit = parse(&text.replace("k = 16", "k = 16\ntopk_decoder = \"unit_norm\"")).unwrap();
+        assert_eq!((unit.sae.topk_decoder, unit.sae.decoder_init_norm), (Some(TopkDecoder::UnitNorm), None));
     }
 
     #[test]
@@ -467,6 +513,8 @@ mod tests {
             (MINIMAL_RELU.replace("features = 512", "features = 512\nk = 8"), "sae.k"),
             (MINIMAL_RELU.replace("\"relu\"", "\"topk\""), "sae.k"),
             (MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 600"), "sae.k"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"relu\"\ntopk_decoder = \"free\""), "sae.topk_decoder"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 8\ntopk_decoder = \"unit_norm\"\ndecoder_init_norm = 0.1"), "sae.decoder_init_norm"),
             (MINIMAL_RELU.replace("d_in = 64", "d_in = 0"), "data.d_in"),
         ];
         for (text, key) in cases {
