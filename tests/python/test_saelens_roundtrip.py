@@ -95,14 +95,15 @@ def reference_forward(x, weights, scale, topk, free_decoder=False):
 
 
 @pytest.mark.parametrize(
-    "sae_section, architecture",
+    "sae_section, architecture, free_decoder",
     [
-        ('architecture = "relu"', "standard"),
-        (f'architecture = "topk"\nk = {K}', "topk"),
-        (f'architecture = "topk"\nk = {K}\ntopk_decoder = "free"', "topk"),
+        ('architecture = "relu"', "standard", False),
+        # TopK's default decoder is free, ranked by its row norms.
+        (f'architecture = "topk"\nk = {K}', "topk", True),
+        (f'architecture = "topk"\nk = {K}\ntopk_decoder = "unit_norm"', "topk", False),
     ],
 )
-def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture):
+def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture, free_decoder):
     from sae_lens import SAE
 
     out = train(tmp_path, sae_section)
@@ -117,7 +118,6 @@ def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture
     # Raw activations at the data's natural scale (E‖x‖ = √d / s).
     rng = np.random.default_rng(0)
     x = rng.standard_normal((64, D_IN)) / scale
-    free_decoder = "free" in sae_section
     if free_decoder:
         norms = np.linalg.norm(weights["w_dec"], axis=1)
         assert norms.std() > 1e-3 * norms.mean(), "a free decoder's rows should have drifted apart in norm"

@@ -42,7 +42,8 @@ pub fn export_saelens<B: Backend>(sae: &Sae<B>, scale: f64, dir: &Path, run_name
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let (mut w_enc, mut b_enc, mut w_dec) = (sae.w_enc.clone(), sae.b_enc.clone(), sae.w_dec.clone());
     if sae.rank_by_decoder_norm {
-        let norms = sae.decoder_norms();
+        // A row of norm 0 decodes nothing; the floor keeps its folded weights finite (0).
+        let norms = sae.decoder_norms().clamp_min(f32::MIN_POSITIVE);
         w_enc = w_enc * norms.clone().unsqueeze();
         b_enc = b_enc * norms.clone();
         w_dec = w_dec / norms.unsqueeze_dim(1);

@@ -216,7 +216,7 @@ impl<B: Backend> AuxK<B> {
             return None;
         }
         let dead_pre = pre.clone().select(1, dead_indices.clone());
-        let dead_ranking = if sae.rank_by_decoder_norm { ranking.clone().select(1, dead_indices.clone()) } else { dead_pre.clone() };
+        let dead_ranking = ranking.clone().select(1, dead_indices.clone());
         let local = SparseCodes::top_k(&dead_pre, &dead_ranking, auxk_k.min(dead_count));
         let [rows, chosen] = local.indices.dims();
         let global = dead_indices.select(0, local.flat_indices).reshape([rows, chosen]);
