@@ -388,7 +388,7 @@ fn activation(spec: &RunSpec) -> Activation {
     }
 }
 
-/// Whether the decoder rows are held at unit norm: topk's, unless its decoder is free.
+/// Whether the decoder rows are held at unit norm: topk's with `topk_decoder = "unit_norm"`.
 fn keeps_unit_decoder(spec: &RunSpec) -> bool {
     spec.sae.architecture == Architecture::Topk && spec.sae.topk_decoder == Some(TopkDecoder::UnitNorm)
 }
