@@ -185,7 +185,7 @@ pub struct SparsityFit {
     pub starts: [usize; 3],
     /// Points fitted.
     pub n_points: usize,
-    /// Bootstrap replicates, in [`SparsityParams::NAMES`] order, when bootstrapped.
+    /// The parameters of every bootstrap replicate that converged (empty without a bootstrap).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicates: Vec<SparsityParams>,
     /// Replicates that did not converge from either start.
