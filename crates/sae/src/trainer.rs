@@ -388,9 +388,10 @@ fn activation(spec: &RunSpec) -> Activation {
     }
 }
 
-/// Whether the decoder rows are held at unit norm: topk's with `topk_decoder = "unit_norm"`.
+/// Whether the decoder rows are held at unit norm: topk's with `topk_decoder = "unit_norm"`
+/// (resolve() refuses the key for relu).
 fn keeps_unit_decoder(spec: &RunSpec) -> bool {
-    spec.sae.architecture == Architecture::Topk && spec.sae.topk_decoder == Some(TopkDecoder::UnitNorm)
+    spec.sae.topk_decoder == Some(TopkDecoder::UnitNorm)
 }
 
 /// Initial decoder row norm: 1 for unit-norm rows, else the spec's.

@@ -116,16 +116,6 @@ pub enum TopkDecoder {
     Free,
 }
 
-impl TopkDecoder {
-    /// The name a run file uses for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TopkDecoder::UnitNorm => "unit_norm",
-            TopkDecoder::Free => "free",
-        }
-    }
-}
-
 /// Precision of the matrix multiplications; weights and optimiser state stay f32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
