@@ -1,6 +1,6 @@
 """A saescale export loads in SAELens and computes what saescale's SAE computes.
 
-Trains tiny ReLU and TopK SAEs with the `saescale` binary ($SAESCALE_BIN), loads
+Trains tiny ReLU, TopK and BatchTopK SAEs with the `saescale` binary ($SAESCALE_BIN), loads
 `checkpoint/sae/` with `sae_lens.SAE.load_from_disk`, and compares SAELens's encode/decode on
 raw activations with an independent numpy forward pass over the trainer's own (unfolded)
 weights and normalisation constant from `checkpoint/trainer_state.safetensors`. This checks
@@ -63,29 +63,37 @@ def train(tmp_path: Path, sae_section: str) -> Path:
 
 
 def trainer_state(out: Path):
-    """The SAE as trained (on inputs scaled by s) and the constant s."""
+    """The SAE as trained (on inputs scaled by s) and the constant s; a BatchTopK SAE's
+    weights also hold its threshold (a scalar on the ranking's scale)."""
     path = out / "checkpoint" / "trainer_state.safetensors"
     with safe_open(str(path), framework="numpy") as f:
         header = json.loads(f.metadata()["saescale.trainer_state"])
     tensors = load_file(str(path))
     weights = {name: tensors[f"sae.{name}"].astype(np.float64) for name in ("w_enc", "b_enc", "w_dec", "b_dec")}
+    if "batchtopk.threshold" in tensors:
+        weights["threshold"] = float(tensors["batchtopk.threshold"][0])
     return weights, header["scale"]
 
 
-def reference_forward(x, weights, scale, topk, free_decoder=False):
+def reference_forward(x, weights, scale, architecture, free_decoder=False):
     """saescale's forward pass, written independently in numpy, on raw activations x.
 
     A free TopK decoder ranks latents by pre·‖W_dec,i‖ and keeps relu(pre); SAELens's folded
     export reports those latents times ‖W_dec,i‖, so that is what is returned for it.
+    BatchTopK after training ("jumprelu") keeps relu(pre) where that ranking exceeds its
+    threshold.
     """
     xs = x * scale
-    if topk:
-        # TopK follows Gao et al.: b_dec is subtracted from the input.
+    if architecture in ("topk", "jumprelu"):
+        # TopK and BatchTopK follow Gao et al.: b_dec is subtracted from the input.
         pre = (xs - weights["b_dec"]) @ weights["w_enc"] + weights["b_enc"]
         norms = np.linalg.norm(weights["w_dec"], axis=1) if free_decoder else np.ones(pre.shape[1])
         ranked = np.maximum(pre * norms, 0.0)
-        threshold = -np.sort(-ranked, axis=1)[:, K - 1 : K]
-        latents = np.where(ranked >= threshold, np.maximum(pre, 0.0), 0.0)
+        if architecture == "topk":
+            keep = ranked >= -np.sort(-ranked, axis=1)[:, K - 1 : K]
+        else:
+            keep = ranked > weights["threshold"]
+        latents = np.where(keep, np.maximum(pre, 0.0), 0.0)
         reconstruction = (latents @ weights["w_dec"] + weights["b_dec"]) / scale
         return latents * norms, reconstruction
     pre = xs @ weights["w_enc"] + weights["b_enc"]
@@ -101,6 +109,8 @@ def reference_forward(x, weights, scale, topk, free_decoder=False):
         # TopK's default decoder is free, ranked by its row norms.
         (f'architecture = "topk"\nk = {K}', "topk", True),
         (f'architecture = "topk"\nk = {K}\ntopk_decoder = "unit_norm"', "topk", False),
+        # BatchTopK is saved as JumpReLU with its learned threshold, as SAELens saves its own.
+        (f'architecture = "batchtopk"\nk = {K}', "jumprelu", True),
     ],
 )
 def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture, free_decoder):
@@ -121,7 +131,9 @@ def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture
     if free_decoder:
         norms = np.linalg.norm(weights["w_dec"], axis=1)
         assert norms.std() > 1e-3 * norms.mean(), "a free decoder's rows should have drifted apart in norm"
-    expected_latents, expected_reconstruction = reference_forward(x, weights, scale, architecture == "topk", free_decoder)
+    if architecture == "jumprelu":
+        assert weights["threshold"] > 0, "the threshold should have moved up from 0"
+    expected_latents, expected_reconstruction = reference_forward(x, weights, scale, architecture, free_decoder)
 
     with torch.no_grad():
         latents = sae.encode(torch.tensor(x, dtype=torch.float32)).double().numpy()

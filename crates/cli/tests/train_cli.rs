@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
+use saescale_spec::RunSpec;
 use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_saescale");
@@ -180,14 +181,36 @@ fn a_run_writes_config_metrics_final_and_a_saelens_export() {
     assert_eq!(weights(&out), before);
 }
 
+fn batchtopk_run(steps: u64) -> String {
+    relu_run(steps).replace(r#"architecture = "relu""#, "architecture = \"batchtopk\"\nk = 8")
+}
+
 #[test]
 fn sigkill_at_a_random_step_then_resume_ends_bit_identical() {
-    let dir = tempfile::tempdir().unwrap();
-    let steps = 600;
-    let reference = uninterrupted(dir.path(), "reference", &relu_run(steps));
+    assert_sigkill_then_resume_is_exact(tempfile::tempdir().unwrap().path(), &relu_run(600));
+}
 
-    let run_file = write_run(dir.path(), "killed.toml", &relu_run(steps));
-    let out = dir.path().join("killed");
+#[test]
+fn a_batchtopk_run_resumes_exactly_after_sigkill_and_exports_as_jumprelu() {
+    // Its threshold is trainer state: a resume that lost it would export another one.
+    let dir = tempfile::tempdir().unwrap();
+    let out = assert_sigkill_then_resume_is_exact(dir.path(), &batchtopk_run(400));
+    let cfg = read_json(&out.join("checkpoint/sae/cfg.json"));
+    assert_eq!((cfg["architecture"].as_str(), cfg.get("k")), (Some("jumprelu"), None));
+    let final_metrics = read_json(&out.join("final.json"));
+    let l0 = final_metrics["l0"].as_f64().unwrap();
+    assert!(l0 > 2.0 && l0 < 16.0, "held-out L0 {l0} by the learned threshold, k = 8");
+}
+
+/// Kills a training of `text` in `dir` with SIGKILL at a random step, resumes it, and checks
+/// that it ends exactly as an uninterrupted run (weights, final.json, the log); returns its
+/// output directory.
+fn assert_sigkill_then_resume_is_exact(dir: &Path, text: &str) -> PathBuf {
+    let steps = RunSpec::from_toml_str(text).unwrap().steps();
+    let reference = uninterrupted(dir, "reference", text);
+
+    let run_file = write_run(dir, "killed.toml", text);
+    let out = dir.join("killed");
     let status = interrupt_at(&run_file, &out, random_step(20, steps - 20), SIGKILL);
     assert!(!status.success());
     assert!(!out.join("final.json").exists(), "the run finished before it was killed");
@@ -199,6 +222,7 @@ fn sigkill_at_a_random_step_then_resume_ends_bit_identical() {
     // The log is continuous: every step once, as in the uninterrupted run.
     let steps_logged = |out: &Path| metrics_lines(out).iter().map(|m| m["step"].as_u64().unwrap()).collect::<Vec<_>>();
     assert_eq!(steps_logged(&out), steps_logged(&reference));
+    out
 }
 
 #[test]
@@ -257,4 +281,28 @@ fn a_directory_holding_another_run_is_refused() {
     assert_eq!(result.status.code(), Some(2));
     assert!(stderr(&result).contains("different"), "{}", stderr(&result));
     assert_eq!(weights(&out), before, "nothing already stored may be lost");
+}
+
+#[test]
+fn every_example_run_file_trains() {
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&examples).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "toml")).collect();
+    files.sort();
+    assert!(!files.is_empty(), "no run files in {}", examples.display());
+    let dir = tempfile::tempdir().unwrap();
+    for file in files {
+        let out = dir.path().join(file.file_stem().unwrap());
+        let mut command = Command::new(BIN);
+        command.args(["train", "--quiet", "--out"]).arg(&out).arg(&file);
+        let result = output(command);
+        assert!(result.status.success(), "{}: {}", file.display(), stderr(&result));
+        let metrics = read_json(&out.join("final.json"));
+        let spec = RunSpec::from_toml_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+        // Every example keeps about k latents per row, by whatever mechanism it trains.
+        if let Some(k) = spec.sae.k {
+            let l0 = metrics["l0"].as_f64().unwrap();
+            assert!((l0 / k as f64 - 1.0).abs() < 0.25, "{}: held-out L0 {l0} with k = {k}", file.display());
+        }
+        assert!(metrics["fvu"].as_f64().unwrap() < 0.5, "{}: {metrics}", file.display());
+    }
 }

@@ -46,6 +46,11 @@ pub enum BenchArch {
         /// Dense or sparse step.
         kernel: TopkKernel,
     },
+    /// BatchTopK keeping `k` latents per token on average (the dense step, batch-wide selection).
+    BatchTopK {
+        /// Mean active latents per token.
+        k: usize,
+    },
 }
 
 /// Times `steps` training steps of `step` after `warmup` untimed ones.
@@ -80,7 +85,8 @@ pub fn step_throughput<B: Backend>(step: &BenchStep, warmup: u64, steps: u64, de
         precision,
         architecture: spec.sae.architecture,
         k: spec.sae.k,
-        kernel: spec.train.topk_kernel,
+        // As resolved: batchtopk's is always dense.
+        kernel: trainer.spec().train.topk_kernel,
         tokens_per_s,
         gflops: compute::dense_flops_per_token(d_in, features) * tokens_per_s / 1e9,
         peak_rss_bytes: crate::memory::peak_rss_bytes().filter(|_| peak_is_this_sizes),
@@ -110,6 +116,7 @@ fn bench_spec(step: &BenchStep, steps: u64) -> RunSpec {
     let (architecture, k, kernel) = match step.arch {
         BenchArch::Relu => (Architecture::Relu, None, None),
         BenchArch::TopK { k, kernel } => (Architecture::Topk, Some(k), Some(kernel)),
+        BenchArch::BatchTopK { k } => (Architecture::Batchtopk, Some(k), None),
     };
     RunSpec {
         name: Some(format!("bench-{}x{}", step.d_in, step.features)),
@@ -130,6 +137,7 @@ fn bench_spec(step: &BenchStep, steps: u64) -> RunSpec {
             auxk_coefficient: None,
             auxk_k: None,
             topk_kernel: kernel,
+            batchtopk_threshold_lr: None,
             dead_window_tokens: 10_000_000,
             normalization_rows: 1024,
         },
@@ -167,6 +175,10 @@ mod tests {
         for kernel in [TopkKernel::Dense, TopkKernel::Sparse] {
             let result = step_throughput::<Cpu>(&small(BenchArch::TopK { k: 4, kernel }), 1, 2, &device()).unwrap();
             assert_eq!((result.architecture, result.k, result.kernel), (Architecture::Topk, Some(4), Some(kernel)));
+        }
+        {
+            let result = step_throughput::<Cpu>(&small(BenchArch::BatchTopK { k: 4 }), 1, 2, &device()).unwrap();
+            assert_eq!((result.architecture, result.k, result.kernel), (Architecture::Batchtopk, Some(4), Some(TopkKernel::Dense)));
             assert!(result.tokens_per_s > 0.0);
         }
         // A size the architecture cannot have is an error, not a panic.

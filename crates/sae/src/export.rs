@@ -14,7 +14,12 @@
 //!   ([`Sae::rank_by_decoder_norm`]) has the norms `n_i` folded in, as SAELens folds its own
 //!   (`W_enc,i ← n_i·W_enc,i`, `b_enc,i ← n_i·b_enc,i`, `W_dec,i ← W_dec,i / n_i`): plain top-k
 //!   over the folded pre-activations then picks the same latents, with values `n_i·pre_i`,
-//!   and reconstructs the same `x̂`; `rescale_acts_by_decoder_norm` is then false.
+//!   and reconstructs the same `x̂`; `rescale_acts_by_decoder_norm` is then false;
+//! - a BatchTopK SAE is written in its inference form ([`crate::Trainer::inference_sae`]), as
+//!   SAELens saves its own: `architecture = "jumprelu"` with the tensor `threshold [d_sae]`
+//!   (raw, every entry θ). θ is on the scale of the ranking `n_i·pre_i`, which is the folded
+//!   pre-activation, so it is written unchanged; the normalisation scale does not move it
+//!   either, as the folded `W_enc` gives raw inputs the pre-activations of scaled ones.
 
 use std::path::Path;
 
@@ -38,7 +43,11 @@ const SAE_LENS_FORMAT_VERSION: &str = "6.0.0";
 ///
 /// # Errors
 /// [`Error::Io`] when the directory or files cannot be written.
+/// [`Error::Unsupported`] for a BatchTopK SAE in its training form (export its inference form).
 pub fn export_saelens<B: Backend>(sae: &Sae<B>, scale: f64, dir: &Path, run_name: Option<&str>) -> Result<()> {
+    if let Activation::BatchTopK { .. } = sae.activation {
+        return Err(Error::Unsupported("a BatchTopK SAE is exported in its inference form (JumpReLU with its threshold)".into()));
+    }
     std::fs::create_dir_all(dir).map_err(Error::io(dir))?;
     let (mut w_enc, mut b_enc, mut w_dec) = (sae.w_enc.clone(), sae.b_enc.clone(), sae.w_dec.clone());
     if sae.rank_by_decoder_norm {
@@ -53,6 +62,10 @@ pub fn export_saelens<B: Backend>(sae: &Sae<B>, scale: f64, dir: &Path, run_name
     weights.insert_float("b_enc", b_enc);
     weights.insert_float("W_dec", w_dec.div_scalar(scale));
     weights.insert_float("b_dec", sae.b_dec.clone().div_scalar(scale));
+    if let Activation::JumpRelu = sae.activation {
+        let threshold = sae.threshold.clone().unwrap_or_else(|| sae.b_enc.zeros_like());
+        weights.insert_float("threshold", threshold);
+    }
     weights.write(&dir.join(WEIGHTS_FILE))?;
 
     let mut cfg = json!({
@@ -70,11 +83,15 @@ pub fn export_saelens<B: Backend>(sae: &Sae<B>, scale: f64, dir: &Path, run_name
             "saescale_normalization_scale": scale,
         },
     });
-    if let Activation::TopK { k } = sae.activation {
-        cfg["architecture"] = json!("topk");
-        cfg["k"] = json!(k);
-        // The decoder rows are unit norm (kept so, or folded above): nothing to rescale by.
-        cfg["rescale_acts_by_decoder_norm"] = json!(false);
+    match sae.activation {
+        Activation::TopK { k } => {
+            cfg["architecture"] = json!("topk");
+            cfg["k"] = json!(k);
+            // The decoder rows are unit norm (kept so, or folded above): nothing to rescale by.
+            cfg["rescale_acts_by_decoder_norm"] = json!(false);
+        }
+        Activation::JumpRelu => cfg["architecture"] = json!("jumprelu"),
+        Activation::Relu | Activation::BatchTopK { .. } => {}
     }
     if let Some(name) = run_name {
         cfg["metadata"]["saescale_run"] = json!(name);
@@ -121,6 +138,7 @@ mod tests {
             w_dec: file.float(dir, "W_dec", [f, d], &device()).unwrap(),
             b_dec: file.float(dir, "b_dec", [d], &device()).unwrap(),
             rank_by_decoder_norm: false,
+            threshold: like.threshold.as_ref().map(|_| file.float(dir, "threshold", [f], &device()).unwrap()),
             ..like.clone()
         }
     }
@@ -143,6 +161,35 @@ mod tests {
         let raw = exported.forward(x);
         let expected_latents = to_vec(trained.latents * norms.unsqueeze());
         for (a, b) in expected_latents.iter().zip(to_vec(raw.latents)) {
+            assert!((a - b).abs() < 1e-5, "latent {a} vs exported {b}");
+        }
+        for (a, b) in to_vec(trained.reconstruction.div_scalar(2.0)).iter().zip(to_vec(raw.reconstruction)) {
+            assert!((a - b).abs() < 1e-5, "reconstruction {a} vs exported {b}");
+        }
+    }
+
+    #[test]
+    fn a_batch_topk_sae_exports_as_jump_relu_with_its_threshold_and_folded_norms() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut sae = init_sae::<Cpu>(4, 8, Activation::BatchTopK { k: 2 }, 1.0, 7, &device());
+        assert!(export_saelens(&sae, 1.0, dir.path(), None).is_err(), "the training form is refused");
+        let norms = Tensor::<Cpu, 1>::from_data(TensorData::new(vec![0.2f32, 1.0, 2.5, 0.5, 1.5, 0.8, 3.0, 1.2], [8]), &device());
+        sae.w_dec = sae.w_dec * norms.clone().unsqueeze_dim(1);
+        sae.b_enc = Tensor::from_data(TensorData::new(vec![0.1f32, -0.1, 0.2, 0.0, 0.05, -0.2, 0.3, 0.1], [8]), &device());
+        sae.rank_by_decoder_norm = true;
+        sae.activation = Activation::JumpRelu;
+        sae.threshold = Some(Tensor::full([8], 0.3, &device()));
+        export_saelens(&sae, 2.0, dir.path(), None).unwrap();
+        let cfg: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.path().join(CFG_FILE)).unwrap()).unwrap();
+        assert_eq!((cfg["architecture"].as_str(), cfg.get("k")), (Some("jumprelu"), None));
+        let exported = read_back(dir.path(), &sae);
+        assert_eq!(to_vec(exported.threshold.clone().unwrap()), vec![0.3; 8]);
+        let x = tensor2(&[[1.0, -1.0, 0.5, 2.0], [0.0, 3.0, -2.0, 1.0], [-1.0, 0.5, 0.5, -0.5]]);
+        let trained = sae.forward(x.clone().mul_scalar(2.0));
+        let raw = exported.forward(x);
+        let (kept, exported_latents) = (to_vec(trained.latents.clone()), to_vec(raw.latents));
+        assert!(kept.iter().any(|&v| v > 0.0) && kept.iter().any(|&v| v == 0.0), "the threshold keeps some: {kept:?}");
+        for (a, b) in to_vec(trained.latents * norms.unsqueeze()).iter().zip(exported_latents) {
             assert!((a - b).abs() < 1e-5, "latent {a} vs exported {b}");
         }
         for (a, b) in to_vec(trained.reconstruction.div_scalar(2.0)).iter().zip(to_vec(raw.reconstruction)) {

@@ -51,9 +51,11 @@ pub fn init_sae<B: Backend>(
         w_dec,
         b_dec: Tensor::zeros([d_in], device),
         activation,
-        apply_b_dec_to_input: matches!(activation, Activation::TopK { .. }),
+        // Gao et al.'s b_pre, kept by BatchTopK (and its JumpReLU inference form).
+        apply_b_dec_to_input: !matches!(activation, Activation::Relu),
         matmul: MatmulPrecision::F32,
         rank_by_decoder_norm: false,
+        threshold: None,
     }
 }
 

@@ -96,6 +96,9 @@ pub struct StepResult<B: Backend> {
     pub gradients: Gradients<B>,
     /// Latents that were active on at least one row. `[features]`
     pub fired: Tensor<B, 1, Bool>,
+    /// BatchTopK: the smallest ranking value among the active latents (`f32::MAX` when none
+    /// is active), which its inference threshold tracks; `None` for other activations. `[1]`
+    pub min_active_ranking: Option<Tensor<B, 1>>,
 }
 
 /// Metrics of a batch without gradients, for evaluation, and the number of rows each latent
@@ -118,6 +121,8 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
     let forward = sae.forward(x.clone());
     let parts = Parts::new(sae, &x, &forward.latents, &forward.reconstruction);
     let fired = forward.active.clone().any_dim(0).squeeze_dim(0);
+    let min_active_ranking = matches!(sae.activation, Activation::BatchTopK { .. })
+        .then(|| sae.ranking(&forward.pre).mask_fill(forward.active.clone().bool_not(), f32::MAX).min());
     let rows = x.dims()[0] as f64;
     let error = forward.reconstruction.clone() - x.clone();
 
@@ -168,6 +173,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
         stats: parts.into_stats(loss, forward.active, auxk),
         gradients: Gradients { w_enc: w_enc_grad, b_enc: b_enc_grad, w_dec: w_dec_grad, b_dec: b_dec_grad },
         fired,
+        min_active_ranking,
     }
 }
 
@@ -346,6 +352,37 @@ mod tests {
     }
 
     #[test]
+    fn autodiff_agrees_batch_topk_with_auxk() {
+        let mut sae = tracked_sae(Activation::BatchTopK { k: 3 }, true);
+        let norms = Tensor::<Cpu, 1>::from_data(TensorData::new((0..12).map(|i| 1.5 - 0.1 * i as f32).collect::<Vec<_>>(), [12]), &device());
+        sae.w_dec = Tensor::from_inner(sae.w_dec.inner() * norms.unsqueeze_dim(1)).require_grad();
+        sae.rank_by_decoder_norm = true;
+        let dead = Tensor::<Ad, 1, Bool>::from_data(
+            TensorData::new((0..12).map(|i| i % 4 == 1).collect::<Vec<_>>(), [12]),
+            &Default::default(),
+        );
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 2, dead: Some(dead), kernel: TopkKernel::Dense };
+        check_against_autodiff(sae, objective);
+    }
+
+    #[test]
+    fn batch_topk_reports_the_smallest_active_ranking() {
+        let mut sae = init_sae::<Cpu>(6, 12, Activation::BatchTopK { k: 3 }, 1.0, 2, &device());
+        sae.rank_by_decoder_norm = true;
+        sae.w_dec = sae.w_dec.clone() * Tensor::<Cpu, 1>::from_data(TensorData::new((0..12).map(|i| 0.5 + 0.1 * i as f32).collect::<Vec<_>>(), [12]), &device()).unsqueeze_dim(1);
+        let x = random_input::<Cpu>(9, 6);
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: None, kernel: TopkKernel::Dense };
+        let result = loss_and_gradients(&sae, x.clone(), &objective);
+        let forward = sae.forward(x);
+        let (ranking, latents) = (to_vec(sae.ranking(&forward.pre)), to_vec(forward.latents));
+        let expected = ranking.iter().zip(&latents).filter(|(_, &f)| f > 0.0).map(|(&r, _)| r).fold(f32::MAX, f32::min);
+        assert!(expected < f32::MAX, "some latent is active");
+        assert_eq!(to_vec(result.min_active_ranking.unwrap()), vec![expected]);
+        // 27 of the 9·12 entries are kept before the ReLU.
+        assert!(latents.iter().filter(|&&f| f > 0.0).count() <= 27);
+    }
+
+    #[test]
     fn auxk_is_zero_without_dead_latents() {
         let sae = init_sae::<Cpu>(6, 12, Activation::TopK { k: 4 }, 1.0, 1, &device());
         let dead = Tensor::<Cpu, 1, Bool>::from_data(TensorData::new(vec![false; 12], [12]), &device());
@@ -376,6 +413,7 @@ mod tests {
             apply_b_dec_to_input: false,
             matmul: crate::MatmulPrecision::F32,
             rank_by_decoder_norm: false,
+            threshold: None,
         };
         let (stats, firing_rows) = batch_stats(&sae, tensor2(&[[1.0, 2.0], [3.0, 0.0]]), 5.0);
         assert_eq!(to_vec(stats.mse), vec![0.0]);

@@ -16,6 +16,16 @@ pub enum Activation {
         /// Latents kept per row.
         k: usize,
     },
+    /// BatchTopK (Bussmann et al. 2024): keep the `k·batch` largest pre-activations of the
+    /// whole batch, then ReLU, so rows share a budget of `k` per row on average. Training only;
+    /// its inference form is [`Activation::JumpRelu`] with the threshold learned meanwhile.
+    BatchTopK {
+        /// Mean latents kept per row.
+        k: usize,
+    },
+    /// JumpReLU: `f_i = pre_i` where the ranking ([`Sae::ranking`]) exceeds [`Sae::threshold`]`_i`,
+    /// 0 elsewhere (thresholds are ≥ 0, so what passes is positive).
+    JumpRelu,
 }
 
 /// A sparse autoencoder `x̂ = f(W_encᵀ-style encode(x))·W_dec + b_dec`, in SAELens's layout.
@@ -46,6 +56,10 @@ pub struct Sae<B: Backend> {
     /// rather than by `pre_i` (SAELens's `rescale_acts_by_decoder_norm`), so a row's norm
     /// drifting does not change which latents win. The kept value is still `max(pre_i, 0)`.
     pub rank_by_decoder_norm: bool,
+    /// Per-latent thresholds of [`Activation::JumpRelu`], on the ranking's scale; `None` for
+    /// the other activations (and read as all-zero thresholds, i.e. ReLU, by JumpReLU).
+    /// `[features]`
+    pub threshold: Option<Tensor<B, 1>>,
 }
 
 /// Everything the forward pass computed, kept for the backward pass and for metrics.
@@ -97,10 +111,19 @@ impl<B: Backend> Sae<B> {
                 (pre.mask_fill(active.clone().bool_not(), 0.0), active)
             }
             Activation::TopK { k } => top_k_relu(pre.clone(), &self.ranking(&pre), k),
+            Activation::BatchTopK { k } => batch_top_k_relu(pre.clone(), &self.ranking(&pre), k),
+            Activation::JumpRelu => {
+                let ranking = self.ranking(&pre);
+                let active = match &self.threshold {
+                    Some(threshold) => ranking.greater(threshold.clone().unsqueeze()),
+                    None => ranking.greater_elem(0.0),
+                };
+                (pre.mask_fill(active.clone().bool_not(), 0.0), active)
+            }
         }
     }
 
-    /// What TopK ranks latents by: `pre`, or `pre_i·‖W_dec,i‖` with
+    /// What TopK and BatchTopK rank latents by (and JumpReLU compares with its thresholds): `pre`, or `pre_i·‖W_dec,i‖` with
     /// [`Sae::rank_by_decoder_norm`]. `[batch, features] -> [batch, features]`
     pub fn ranking(&self, pre: &Tensor<B, 2>) -> Tensor<B, 2> {
         if self.rank_by_decoder_norm {
@@ -146,6 +169,21 @@ pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usiz
     (latents, active)
 }
 
+/// BatchTopK: `relu(pre)` at the `k·batch` entries of the whole batch that rank highest in
+/// `ranking`, zero elsewhere; otherwise as [`top_k_relu`], whose selection it runs over the
+/// batch flattened into one row.
+///
+/// # Shapes
+/// `pre`, `ranking`: `[batch, features]` → latents and active mask, both `[batch, features]`.
+pub fn batch_top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
+    let [rows, features] = pre.dims();
+    let flat = |t: Tensor<B, 2>| t.reshape([1, rows * features]);
+    let (latents, _) = top_k_relu(flat(pre), &flat(ranking.clone()), k * rows);
+    let latents = latents.reshape([rows, features]);
+    let active = latents.clone().greater_elem(0.0);
+    (latents, active)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,6 +200,7 @@ mod tests {
             apply_b_dec_to_input: false,
             matmul: MatmulPrecision::F32,
             rank_by_decoder_norm: false,
+            threshold: None,
         }
     }
 
@@ -208,6 +247,29 @@ mod tests {
         assert_eq!(to_vec(out.latents), vec![0.0, 0.75]);
         // x̂ = 0.75·[0, 2] + b_dec
         assert_eq!(to_vec(out.reconstruction), vec![0.5, 2.0]);
+    }
+
+    #[test]
+    fn batch_top_k_shares_the_budget_across_rows() {
+        // k = 2 over 2 rows: the batch's 4 largest (5, 3, 2.5, 2) win, 3 from row 0 and 1 from row 1.
+        let pre = tensor2(&[[1.0, 5.0, 2.5, 3.0], [-4.0, -1.0, 2.0, -3.0]]);
+        let (latents, active) = batch_top_k_relu(pre.clone(), &pre, 2);
+        assert_eq!(to_vec(latents), vec![0.0, 5.0, 2.5, 3.0, 0.0, 0.0, 2.0, 0.0]);
+        assert_eq!(active.int().sum().into_scalar(), 4);
+    }
+
+    #[test]
+    fn jump_relu_keeps_what_ranks_above_its_threshold() {
+        let mut sae = two_by_two();
+        sae.activation = Activation::JumpRelu;
+        sae.b_enc = tensor1(&[0.0, 0.0]);
+        sae.threshold = Some(tensor1(&[0.5, 1.0]));
+        // pre = x; latent 1 is ranked by 2·pre with the norm: 2·0.75 > 1 passes, 0.4 ≤ 0.5 does not.
+        sae.rank_by_decoder_norm = true;
+        let out = sae.forward(tensor2(&[[0.4, 0.75], [2.0, 0.25]]));
+        assert_eq!(to_vec(out.latents), vec![0.0, 0.75, 2.0, 0.0]);
+        sae.rank_by_decoder_norm = false;
+        assert_eq!(to_vec(sae.forward(tensor2(&[[0.4, 0.75]])).latents), vec![0.0, 0.0]);
     }
 
     #[test]

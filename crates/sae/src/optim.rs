@@ -223,6 +223,7 @@ mod tests {
             apply_b_dec_to_input: false,
             matmul: crate::MatmulPrecision::F32,
             rank_by_decoder_norm: false,
+            threshold: None,
         };
         let config = AdamConfig { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
         let mut adam = Adam::new(config, &sae);

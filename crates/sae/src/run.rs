@@ -141,7 +141,7 @@ pub fn train<B: Backend>(
     trainer.save(&dir.trainer_state(), wall_s)?;
     observer.evaluating();
     let evaluation = trainer.evaluate()?;
-    export_saelens(trainer.sae(), trainer.scale(), &dir.saelens(), spec.name.as_deref())?;
+    export_saelens(&trainer.inference_sae(), trainer.scale(), &dir.saelens(), spec.name.as_deref())?;
     let mut metrics = final_metrics(&spec, &evaluation, trainer.dead_fraction(), trainer.scale(), wall_s);
     metrics.provenance = Some(Provenance { peak_rss_bytes: crate::memory::peak_rss_bytes(), ..provenance.clone() });
     write_json_atomic(&dir.final_metrics(), &metrics).map_err(Error::io(dir.final_metrics()))?;

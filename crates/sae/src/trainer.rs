@@ -11,6 +11,13 @@
 //! 6. Adam with the scheduled learning rate;
 //! 7. topk with unit-norm decoder rows: renormalise them. (The default free decoder skips 4
 //!    and 7 and ranks latents by `pre_i·‖W_dec,i‖` instead, as SAELens does.)
+//! 8. batchtopk: move the inference threshold θ towards the smallest ranking value kept in
+//!    this batch, `θ ← θ + η·(min − θ)` (SAELens's `topk_threshold`, η =
+//!    `train.batchtopk_threshold_lr`); evaluation and export use the JumpReLU form with θ.
+//!
+//! BatchTopK steps as TopK (same loss, AuxK and decoder handling) with the whole batch's
+//! `k·batch` largest latents kept ([`Activation::BatchTopK`]), on the dense kernel: the sparse
+//! one keeps exactly `k` latents in every row.
 //!
 //! Everything that determines the next step lives in the trainer state — weights, Adam
 //! moments, step, data cursor, dead-latent counters, normalisation constant — and the
@@ -38,6 +45,8 @@ use crate::{Error, Result};
 const STATE_KEY: &str = "saescale.trainer_state";
 /// Version of the trainer-state layout; bump when it changes.
 const STATE_VERSION: u32 = 1;
+/// Tensor of BatchTopK's threshold in the trainer-state file (batchtopk runs only).
+const THRESHOLD_KEY: &str = "batchtopk.threshold";
 
 /// Values read back from the device after a step.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,6 +116,9 @@ pub struct Trainer<B: Backend> {
     elapsed_before_s: f64,
     /// Reused host buffer for one batch, `[batch_size, d_in]`.
     batch: Vec<f32>,
+    /// BatchTopK's inference threshold θ on the ranking's scale, from 0 (as SAELens); `None`
+    /// for other architectures. `[1]`
+    threshold: Option<Tensor<B, 1>>,
 }
 
 impl<B: Backend> Trainer<B> {
@@ -134,7 +146,8 @@ impl<B: Backend> Trainer<B> {
         let dead = DeadLatents::new(spec.features(), train.dead_window_tokens, device);
         let source = open(&spec.data, Split::Train)?;
         let batch = vec![0f32; train.batch_size * spec.d_in()];
-        Ok(Trainer { device: device.clone(), sae, adam, dead, source, step: 0, scale, elapsed_before_s: 0.0, batch, spec })
+        let threshold = (spec.sae.architecture == Architecture::Batchtopk).then(|| Tensor::zeros([1], device));
+        Ok(Trainer { device: device.clone(), sae, adam, dead, source, step: 0, scale, elapsed_before_s: 0.0, batch, threshold, spec })
     }
 
     /// Restores the trainer saved by [`Trainer::save`] at `path`.
@@ -163,9 +176,10 @@ impl<B: Backend> Trainer<B> {
             w_dec: file.float(path, "sae.w_dec", [f, d], device)?,
             b_dec: file.float(path, "sae.b_dec", [d], device)?,
             activation: activation(&spec),
-            apply_b_dec_to_input: matches!(spec.sae.architecture, Architecture::Topk),
+            apply_b_dec_to_input: spec.sae.architecture != Architecture::Relu,
             matmul: MatmulPrecision::F32,
             rank_by_decoder_norm: false,
+            threshold: None,
         };
         let mut trainer = Self::assemble(spec, device, sae, header.scale)?;
         for (prefix, moments) in [("adam.m", &mut trainer.adam.m), ("adam.v", &mut trainer.adam.v)] {
@@ -175,6 +189,9 @@ impl<B: Backend> Trainer<B> {
             moments.b_dec = file.float(path, &format!("{prefix}.b_dec"), [d], device)?;
         }
         trainer.dead = DeadLatents::restore(file.int(path, "dead.since_fired", [f], device)?, trainer.dead.window);
+        if trainer.threshold.is_some() {
+            trainer.threshold = Some(file.float(path, THRESHOLD_KEY, [1], device)?);
+        }
         trainer.source.seek(header.cursor)?;
         trainer.step = header.step;
         trainer.elapsed_before_s = header.elapsed_s;
@@ -200,6 +217,9 @@ impl<B: Backend> Trainer<B> {
             file.insert_float(&format!("{prefix}.b_dec"), moments.b_dec.clone());
         }
         file.tensors.insert("dead.since_fired".into(), HostTensor::from_int(self.dead.since_fired.clone()));
+        if let Some(threshold) = &self.threshold {
+            file.insert_float(THRESHOLD_KEY, threshold.clone());
+        }
         let header = StateHeader {
             version: STATE_VERSION,
             step: self.step,
@@ -242,15 +262,22 @@ impl<B: Backend> Trainer<B> {
         let clip = train.grad_clip_norm.unwrap_or_default();
         let objective = match self.spec.sae.architecture {
             Architecture::Relu => Objective::Relu { l1_coefficient: l1_coefficient.unwrap_or_default() },
-            Architecture::Topk => Objective::TopK {
+            Architecture::Topk | Architecture::Batchtopk => Objective::TopK {
                 auxk_coefficient: train.auxk_coefficient.unwrap_or_default(),
                 auxk_k: train.auxk_k.unwrap_or(1),
                 dead: self.dead.dead_if_any(),
+                // resolve() sets batchtopk's to dense.
                 kernel: train.topk_kernel.unwrap_or(TopkKernel::Sparse),
             },
         };
 
         let result = loss_and_gradients(&self.sae, x, &objective);
+        if let (Some(threshold), Some(min_active)) = (&mut self.threshold, result.min_active_ranking) {
+            // No latent active in the whole batch leaves θ where it was (min is then f32::MAX).
+            let any_active = result.fired.clone().any().float();
+            let rate = train.batchtopk_threshold_lr.unwrap_or_default();
+            *threshold = threshold.clone() + (min_active - threshold.clone()) * any_active.mul_scalar(rate);
+        }
         self.dead.update(result.fired, rows);
         let mut gradients = result.gradients;
         if unit_decoder {
@@ -291,13 +318,14 @@ impl<B: Backend> Trainer<B> {
     /// # Errors
     /// [`Error::Data`] when the held-out data cannot be read.
     pub fn evaluate(&self) -> Result<Evaluation> {
+        let sae = self.inference_sae();
         let d = self.spec.d_in();
         let rows = self.spec.eval.rows;
         let chunk = self.spec.train.batch_size;
         let l1_coefficient = self.spec.sae.l1_coefficient.unwrap_or(0.0);
         let mut source = open(&self.spec.data, Split::Heldout)?;
         let (mut squared_error, mut l1, mut l0) = (0f64, 0f64, 0f64);
-        let mut firing_rows = vec![0u64; self.sae.features()];
+        let mut firing_rows = vec![0u64; sae.features()];
         // Σx per coordinate and Σ‖x‖², to get the variance over all evaluated rows.
         let (mut sum, mut sum_squares) = (vec![0f64; d], 0f64);
         let mut buffer = vec![0f32; chunk * d];
@@ -314,7 +342,7 @@ impl<B: Backend> Trainer<B> {
                 }
             }
             let x = Tensor::<B, 2>::from_data(TensorData::new(values.to_vec(), [take, d]), &self.device);
-            let (stats, fired) = batch_stats(&self.sae, x, l1_coefficient);
+            let (stats, fired) = batch_stats(&sae, x, l1_coefficient);
             // Counts of at most `chunk` rows, exact in f32.
             for (total, count) in firing_rows.iter_mut().zip(fired.into_data().convert::<f32>().iter::<f32>()) {
                 *total += count as u64;
@@ -330,7 +358,7 @@ impl<B: Backend> Trainer<B> {
         let fvu = squared_error / variance;
         let loss = match self.spec.sae.architecture {
             Architecture::Relu => mse + l1_coefficient * l1 / n,
-            Architecture::Topk => fvu,
+            Architecture::Topk | Architecture::Batchtopk => fvu,
         };
         Ok(Evaluation { loss, mse, fvu, l1: l1 / n, l0: l0 / n, rows: rows as u64, firing_rows })
     }
@@ -352,6 +380,25 @@ impl<B: Backend> Trainer<B> {
     /// The SAE as trained (on inputs scaled by [`Trainer::scale`]).
     pub fn sae(&self) -> &Sae<B> {
         &self.sae
+    }
+
+    /// The SAE as used after training, on inputs scaled by [`Trainer::scale`]: BatchTopK's
+    /// becomes JumpReLU with every latent's threshold at θ (a batch's top-k depends on the
+    /// rest of the batch; the threshold does not), as SAELens saves it; the others are as
+    /// trained.
+    pub fn inference_sae(&self) -> Sae<B> {
+        let mut sae = self.sae.clone();
+        if let Some(threshold) = &self.threshold {
+            sae.activation = Activation::JumpRelu;
+            sae.threshold = Some(threshold.clone().expand([sae.features()]));
+        }
+        sae
+    }
+
+    /// BatchTopK's inference threshold θ (on the ranking's scale); `None` for other
+    /// architectures.
+    pub fn threshold(&self) -> Option<f64> {
+        self.threshold.clone().map(scalar)
     }
 
     /// Steps completed.
@@ -385,11 +432,12 @@ fn activation(spec: &RunSpec) -> Activation {
     match spec.sae.architecture {
         Architecture::Relu => Activation::Relu,
         Architecture::Topk => Activation::TopK { k: spec.sae.k.unwrap_or(1) },
+        Architecture::Batchtopk => Activation::BatchTopK { k: spec.sae.k.unwrap_or(1) },
     }
 }
 
-/// Whether the decoder rows are held at unit norm: topk's with `topk_decoder = "unit_norm"`
-/// (resolve() refuses the key for relu).
+/// Whether the decoder rows are held at unit norm: topk's or batchtopk's with
+/// `topk_decoder = "unit_norm"` (resolve() refuses the key for relu).
 fn keeps_unit_decoder(spec: &RunSpec) -> bool {
     spec.sae.topk_decoder == Some(TopkDecoder::UnitNorm)
 }

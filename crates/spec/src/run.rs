@@ -22,6 +22,10 @@
 //!   SAELens's held-out FVU or a lower one and leaves a third of its near-dead latents; Gao's
 //!   unit-norm rows (`"unit_norm"`) reach a lower FVU with twice SAELens's near-dead latents,
 //!   docs/benchmarks/topk-vs-saelens.md.
+//! - `batchtopk`: Bussmann et al. 2024, arXiv:2412.06410, as SAELens trains it
+//!   (`BatchTopKTrainingSAE`): topk's defaults, with the `k·batch` largest latents of each
+//!   batch kept, on the dense kernel; the inference threshold is an exponential moving average
+//!   (rate 0.01, SAELens's) of the smallest kept activation of each batch, from 0.
 
 use serde::{Deserialize, Serialize};
 
@@ -67,17 +71,22 @@ pub enum Architecture {
     Relu,
     /// The k largest pre-activations kept, no penalty, AuxK loss (Gao et al. 2024).
     Topk,
+    /// The `k·batch` largest pre-activations of the whole batch kept, otherwise as topk
+    /// (Bussmann et al. 2024, arXiv:2412.06410); a threshold learned meanwhile replaces the
+    /// batch's top-k after training (a JumpReLU SAE with one threshold).
+    Batchtopk,
 }
 
 impl Architecture {
     /// Every architecture, in the order the docs list them.
-    pub const ALL: [Architecture; 2] = [Architecture::Relu, Architecture::Topk];
+    pub const ALL: [Architecture; 3] = [Architecture::Relu, Architecture::Topk, Architecture::Batchtopk];
 
     /// The name a run file (and the results table) uses for it.
     pub fn as_str(self) -> &'static str {
         match self {
             Architecture::Relu => "relu",
             Architecture::Topk => "topk",
+            Architecture::Batchtopk => "batchtopk",
         }
     }
 }
@@ -143,13 +152,14 @@ impl Precision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaeSpec {
-    /// `relu` or `topk`.
+    /// `relu`, `topk` or `batchtopk`.
     pub architecture: Architecture,
     /// Number of latents F (`d_sae` in SAELens). Required in a run file; a sweep's `[run]`
     /// template leaves it out, as `[sweep]` sets it for each run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub features: Option<usize>,
-    /// Active latents per token (topk only; required there).
+    /// Active latents per token (topk and batchtopk, where it is required; batchtopk keeps
+    /// `k` per token on average over each batch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub k: Option<usize>,
     /// Final L1 coefficient λ (relu only; default 5).
@@ -159,7 +169,7 @@ pub struct SaeSpec {
     /// topk only with `topk_decoder = "free"`, as unit-norm rows start at norm 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoder_init_norm: Option<f64>,
-    /// How a TopK decoder's rows are held (topk only): `"free"` (the default) or
+    /// How a TopK or BatchTopK decoder's rows are held: `"free"` (the default) or
     /// `"unit_norm"` (Gao et al.).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topk_decoder: Option<TopkDecoder>,
@@ -209,6 +219,10 @@ pub struct TrainSpec {
     /// (docs/benchmarks/topk-cpu.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub topk_kernel: Option<TopkKernel>,
+    /// Rate η of BatchTopK's threshold, an exponential moving average of the smallest kept
+    /// activation of each batch (batchtopk only; default 0.01, SAELens's `topk_threshold_lr`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batchtopk_threshold_lr: Option<f64>,
     /// A latent is dead when it has not fired in this many training tokens.
     #[serde(default = "defaults::dead_window_tokens")]
     pub dead_window_tokens: u64,
@@ -337,15 +351,19 @@ impl RunSpec {
                     ("sae.topk_decoder", self.sae.topk_decoder.is_some()),
                 ] {
                     if set {
-                        return Err(Error::invalid(key, "applies to architecture = \"topk\" only"));
+                        return Err(Error::invalid(key, "applies to architecture = \"topk\" or \"batchtopk\" only"));
                     }
+                }
+                if self.train.batchtopk_threshold_lr.is_some() {
+                    return Err(Error::invalid("train.batchtopk_threshold_lr", "applies to architecture = \"batchtopk\" only"));
                 }
                 self.sae.l1_coefficient.get_or_insert(5.0);
                 self.sae.decoder_init_norm.get_or_insert(0.1);
                 self.train.lr.get_or_insert(5e-5);
                 self.train.l1_warmup_fraction.get_or_insert(0.05);
             }
-            Architecture::Topk => {
+            Architecture::Topk | Architecture::Batchtopk => {
+                let name = self.sae.architecture.as_str();
                 for (key, set) in [
                     ("sae.l1_coefficient", self.sae.l1_coefficient.is_some()),
                     ("train.l1_warmup_fraction", self.train.l1_warmup_fraction.is_some()),
@@ -367,7 +385,7 @@ impl RunSpec {
                     TopkDecoder::UnitNorm => {}
                 }
                 match self.sae.k {
-                    None => return Err(Error::invalid("sae.k", "is required for architecture = \"topk\"")),
+                    None => return Err(Error::invalid("sae.k", format!("is required for architecture = \"{name}\""))),
                     Some(k) if k == 0 || k > features => {
                         return Err(Error::invalid("sae.k", format!("must be between 1 and sae.features ({features}), got {k}")))
                     }
@@ -376,7 +394,23 @@ impl RunSpec {
                 self.train.lr.get_or_insert(2e-4 / (features as f64 / 16384.0).sqrt());
                 self.train.auxk_coefficient.get_or_insert(1.0 / 32.0);
                 self.train.auxk_k.get_or_insert((d_in / 2).clamp(1, features));
-                self.train.topk_kernel.get_or_insert(TopkKernel::Sparse);
+                if self.sae.architecture == Architecture::Topk {
+                    if self.train.batchtopk_threshold_lr.is_some() {
+                        return Err(Error::invalid("train.batchtopk_threshold_lr", "applies to architecture = \"batchtopk\" only"));
+                    }
+                    self.train.topk_kernel.get_or_insert(TopkKernel::Sparse);
+                } else {
+                    // The sparse kernel keeps exactly k latents in every row; BatchTopK's
+                    // count varies from row to row.
+                    if self.train.topk_kernel == Some(TopkKernel::Sparse) {
+                        return Err(Error::invalid(
+                            "train.topk_kernel",
+                            "must be \"dense\" for batchtopk: the sparse kernel keeps exactly k latents in every row",
+                        ));
+                    }
+                    self.train.topk_kernel = Some(TopkKernel::Dense);
+                    self.train.batchtopk_threshold_lr.get_or_insert(0.01);
+                }
             }
         }
         // One scale for every architecture's gradient (the per-row squared error), so one
@@ -423,6 +457,12 @@ impl RunSpec {
         fraction("train.l1_warmup_fraction", train.l1_warmup_fraction)?;
         non_negative("train.grad_clip_norm", train.grad_clip_norm)?;
         non_negative("train.auxk_coefficient", train.auxk_coefficient)?;
+        match train.batchtopk_threshold_lr {
+            Some(v) if !(v > 0.0 && v <= 1.0) => {
+                return Err(Error::invalid("train.batchtopk_threshold_lr", format!("must be in (0, 1], got {v}")))
+            }
+            _ => {}
+        }
         if let Some(auxk_k) = train.auxk_k {
             count("train.auxk_k", auxk_k as u64)?;
         }
@@ -488,6 +528,19 @@ mod tests {
     }
 
     #[test]
+    fn batchtopk_defaults_are_topks_on_the_dense_kernel_with_saelens_threshold_rate() {
+        let text = MINIMAL_RELU.replace("\"relu\"", "\"batchtopk\"\nk = 16").replace("512", "16384");
+        let spec = parse(&text).unwrap();
+        let topk = parse(&text.replace("batchtopk", "topk")).unwrap();
+        assert_eq!((spec.train.lr, spec.train.auxk_k, spec.train.auxk_coefficient), (topk.train.lr, topk.train.auxk_k, topk.train.auxk_coefficient));
+        assert_eq!((spec.sae.topk_decoder, spec.sae.decoder_init_norm), (Some(TopkDecoder::Free), Some(1.0)));
+        assert_eq!(spec.train.topk_kernel, Some(TopkKernel::Dense));
+        assert_eq!((spec.train.batchtopk_threshold_lr, topk.train.batchtopk_threshold_lr), (Some(0.01), None));
+        assert_eq!(spec.clone().resolve().unwrap(), spec);
+        assert_eq!(RunSpec::from_toml_str(&spec.to_toml_string()).unwrap(), spec);
+    }
+
+    #[test]
     fn resolving_twice_changes_nothing_and_toml_round_trips() {
         let spec = parse(MINIMAL_RELU).unwrap();
         assert_eq!(spec.clone().resolve().unwrap(), spec);
@@ -507,6 +560,11 @@ mod tests {
             (MINIMAL_RELU.replace("\"relu\"", "\"relu\"\ntopk_decoder = \"free\""), "sae.topk_decoder"),
             (MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 8\ntopk_decoder = \"unit_norm\"\ndecoder_init_norm = 0.1"), "sae.decoder_init_norm"),
             (MINIMAL_RELU.replace("d_in = 64", "d_in = 0"), "data.d_in"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"batchtopk\""), "sae.k"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"batchtopk\"\nk = 8").replace("steps = 100", "steps = 100\ntopk_kernel = \"sparse\""), "train.topk_kernel"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"batchtopk\"\nk = 8").replace("steps = 100", "steps = 100\nbatchtopk_threshold_lr = 0.0"), "train.batchtopk_threshold_lr"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 8").replace("steps = 100", "steps = 100\nbatchtopk_threshold_lr = 0.1"), "train.batchtopk_threshold_lr"),
+            (MINIMAL_RELU.replace("steps = 100", "steps = 100\nbatchtopk_threshold_lr = 0.1"), "train.batchtopk_threshold_lr"),
         ];
         for (text, key) in cases {
             match parse(&text) {

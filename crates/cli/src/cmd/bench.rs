@@ -16,7 +16,8 @@ use crate::exit;
 /// Measure SAE training throughput next to the machine's matmul peak.
 ///
 /// Times the real training step (relu SAE, Anthropic recipe: forward, hand-written backward,
-/// global-norm clipping, Adam; or with --arch topk, Gao et al.'s TopK step by each --kernel)
+/// global-norm clipping, Adam; with --arch topk, Gao et al.'s TopK step by each --kernel; with
+/// --arch batchtopk, the dense step with the batch-wide selection)
 /// on batches already in device memory, after warm-up steps, and the best square f32 matmul
 /// rate through the same backend, with the process's peak resident memory for each size and
 /// kernel. GFLOP/s count 12·d·F per token for every architecture and kernel, the dense step's
@@ -43,10 +44,10 @@ pub struct Args {
     /// Matmul precisions to measure, comma separated: f32, bf16 [default: f32 on cpu, f32,bf16 on cuda].
     #[arg(long, value_delimiter = ',', value_parser = parse_named::<Precision>)]
     pub precision: Vec<Precision>,
-    /// The SAE to train: relu or topk.
+    /// The SAE to train: relu, topk or batchtopk.
     #[arg(long, default_value = "relu", value_parser = parse_named::<Architecture>)]
     pub arch: Architecture,
-    /// Active latents per token (--arch topk).
+    /// Active latents per token (--arch topk; the mean for batchtopk).
     #[arg(long, default_value_t = 32)]
     pub k: usize,
     /// TopK step kernels to measure, comma separated: dense, sparse [default: both].
@@ -59,7 +60,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Where to save the JSON result [default: $XDG_CACHE_HOME/saescale/bench-<device>.json,
-    /// bench-<device>-topk.json for --arch topk].
+    /// bench-<device>-<arch>.json for --arch topk or batchtopk].
     #[arg(long)]
     pub save: Option<PathBuf>,
 }
@@ -96,8 +97,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if args.steps == 0 || args.batch == Some(0) || args.k == 0 {
         return Err(exit::bad_input("--steps, --batch and --k must be at least 1"));
     }
-    if args.arch == Architecture::Relu && !args.kernel.is_empty() {
-        return Err(exit::bad_input("--kernel applies to --arch topk only"));
+    if args.arch != Architecture::Topk && !args.kernel.is_empty() {
+        return Err(exit::bad_input("--kernel applies to --arch topk only (batchtopk's step is the dense one)"));
     }
     let report = dispatch(args.device, Measure { args: &args })??;
     let json = serde_json::to_string_pretty(&report)?;
@@ -128,7 +129,7 @@ fn save_path(device: Device, arch: Architecture) -> PathBuf {
     };
     let kind = match arch {
         Architecture::Relu => device.to_string(),
-        Architecture::Topk => format!("{device}-topk"),
+        other => format!("{device}-{}", other.as_str()),
     };
     default_path(&kind).unwrap_or_else(|| PathBuf::from(format!("bench-{kind}.json")))
 }
@@ -189,6 +190,7 @@ impl OnBackend for Measure<'_> {
         let archs: Vec<BenchArch> = match args.arch {
             Architecture::Relu => vec![BenchArch::Relu],
             Architecture::Topk => kernels.iter().map(|&kernel| BenchArch::TopK { k: args.k, kernel }).collect(),
+            Architecture::Batchtopk => vec![BenchArch::BatchTopK { k: args.k }],
         };
         for size in &sizes {
             for &precision in &precisions {
