@@ -50,10 +50,13 @@ impl Display {
         Display { plan, store, fancy, multi, overall, run_style, bars: HashMap::new() }
     }
 
-    /// A run as the user knows it: id, F and steps.
+    /// A run as the user knows it: id, F and steps (and k, which a sparsity axis varies).
     fn label(&self, id: &RunId) -> String {
         match self.plan.run(id) {
-            Some(run) => format!("{id} F={} S={}", run.features, run.steps),
+            Some(run) => match run.spec.sae.k {
+                Some(k) => format!("{id} F={} k={k} S={}", run.features, run.steps),
+                None => format!("{id} F={} S={}", run.features, run.steps),
+            },
             None => id.to_string(),
         }
     }

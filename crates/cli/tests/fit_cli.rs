@@ -219,3 +219,70 @@ fn bad_input_is_exit_code_two() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("--where architecture=NAME"), "{}", text(&out));
 }
+
+/// A sweep with a `[sweep] k` axis: the joint law is refused across k and fitted at one k,
+/// L(n, k) is fitted to the longest-trained runs of each (F, k), and `recommend --l0 K` reads
+/// the fit at that k from the sweep directory.
+#[test]
+fn a_k_axis_sweep_fits_per_k_and_l_of_n_k_and_recommends_at_a_target_l0() {
+    let dir = tempfile::tempdir().unwrap();
+    let sweep = dir.path().join("sweep");
+    std::fs::create_dir(&sweep).unwrap();
+    let (d_in, batch) = (64.0f64, 256.0f64);
+    let gao = saescale_fit::sparsity::SparsityParams { alpha: -0.5, beta_k: 0.26, beta_n: -0.1, gamma: -0.04, zeta: -1.3, eta: -0.3 };
+    let mut csv = String::from("id,state,architecture,d_in,features,k,steps,batch_size,loss\n");
+    let mut id = 0;
+    for k in [8.0f64, 16.0, 32.0] {
+        for budget in [1e13f64, 3e13, 1e14, 3e14] {
+            for f in [512.0f64, 1024.0, 2048.0, 4096.0, 8192.0] {
+                let steps = (budget / (12.0 * d_in * f * batch)).round();
+                // The joint law at each k; the longest-trained runs of each (F, k), below,
+                // follow Gao's L(n, k) exactly.
+                let loss = 0.05 * (k / 8.0).powf(-0.3) + 3.0 * f.powf(-0.4) + 8.0 * steps.powf(-0.35);
+                csv.push_str(&format!("{id},done,topk,{d_in},{f},{k},{steps},{batch},{loss}\n"));
+                id += 1;
+            }
+        }
+        for f in [512.0f64, 1024.0, 2048.0, 4096.0, 8192.0] {
+            csv.push_str(&format!("{id},done,topk,{d_in},{f},{k},100000000,{batch},{}\n", gao.predict(f, k)));
+            id += 1;
+        }
+    }
+    std::fs::write(sweep.join("results.csv"), csv).unwrap();
+    let sweep_arg = sweep.to_str().unwrap();
+
+    let mixed = saescale(&["fit", sweep_arg, "--out", "mixed.json"], dir.path());
+    assert_eq!(mixed.status.code(), Some(2), "{}", text(&mixed));
+    assert!(text(&mixed).contains("several k (8, 16, 32)") && text(&mixed).contains("--where k=8"), "{}", text(&mixed));
+
+    for k in ["8", "16", "32"] {
+        let out = sweep.join(format!("fit-k{k}.json"));
+        let result = saescale(&["fit", sweep_arg, "--where", &format!("k={k}"), "--out", out.to_str().unwrap()], dir.path());
+        assert!(result.status.success(), "{}", text(&result));
+    }
+
+    let law = dir.path().join("sparsity.json");
+    let result = saescale(&["fit", sweep_arg, "--sparsity", "--out", law.to_str().unwrap()], dir.path());
+    assert!(result.status.success(), "{}", text(&result));
+    assert!(text(&result).contains("beta_n"), "{}", text(&result));
+    let fitted: saescale_fit::sparsity::SparsityFit = serde_json::from_str(&std::fs::read_to_string(&law).unwrap()).unwrap();
+    assert_eq!(fitted.n_points, 15, "only the longest-trained run of each (F, k)");
+    // Fitted to those points alone, noise-free, the law's parameters come back.
+    for (name, (got, want)) in saescale_fit::sparsity::SparsityParams::NAMES.iter().zip(fitted.params.values().into_iter().zip(gao.values())) {
+        assert!((got - want).abs() < 1e-3, "{name}: fitted {got}, true {want}");
+    }
+
+    let recommend = |l0: &str| saescale(&["recommend", "--fit", sweep_arg, "--l0", l0, "--compute", "1e15"], dir.path());
+    let answer = recommend("16");
+    assert!(answer.status.success(), "{}", text(&answer));
+    assert!(text(&answer).contains("fit-k16.json") && text(&answer).contains("k = 16"), "{}", text(&answer));
+    let missing = recommend("7");
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing).contains("no fit at k = 7; it has k = 8, 16, 32"), "{}", text(&missing));
+    let without = saescale(&["recommend", "--fit", sweep_arg, "--compute", "1e15"], dir.path());
+    assert_eq!(without.status.code(), Some(2));
+    assert!(text(&without).contains("one fit per k (8, 16, 32): choose one with --l0 K"), "{}", text(&without));
+    let wrong_k = saescale(&["recommend", "--fit", sweep.join("fit-k8.json").to_str().unwrap(), "--l0", "16", "--compute", "1e15"], dir.path());
+    assert_eq!(wrong_k.status.code(), Some(2));
+    assert!(text(&wrong_k).contains("is not a fit at k = 16"), "{}", text(&wrong_k));
+}

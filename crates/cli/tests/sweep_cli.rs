@@ -382,3 +382,32 @@ fn plan_target_compute_reports_the_expected_intervals_and_refuses_bad_priors() {
     let missing_fit = spec.replace("exponent = 0.5\nanchor = { compute = 1e11, features = 256 }", "fit = \"absent/fit.json\"");
     refused(&missing_fit, &[], "absent/fit.json");
 }
+
+/// A sweep with a k axis (issue 16) through `saescale run` end to end, on the lawful trainer
+/// (loss = the joint law × (k/8)^-0.2): the joint law is fitted once per k and never across
+/// them, L(n, k) across k on the longest-trained runs, and the report draws the frontier.
+#[test]
+fn a_k_axis_sweep_is_fitted_at_each_k_and_across_k() {
+    let quickstart = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sweeps/quickstart.toml")).unwrap();
+    let spec = quickstart
+        .replace("architecture = \"relu\" #", "architecture = \"topk\" #")
+        .replace("features = [128, 256, 512, 1024, 2048]", "features = [128, 256, 512, 1024, 2048]\nk = [8, 32]");
+    let sweep = Sweep::new(&spec);
+    let lawful = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/lawful-trainer.sh");
+    let out = output(sweep.command(&["run", "sweep.toml", "--dir", "out", "--no-progress", "--trainer", lawful.to_str().unwrap()], &[]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("at k = 8:") && stdout.contains("at k = 32:") && stdout.contains("L(n, k) ="), "{stdout}");
+    assert!(!sweep.out().join("fit.json").exists(), "no joint fit across k");
+    for k in [8, 32] {
+        let fit: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sweep.out().join(format!("fit-k{k}.json"))).unwrap()).unwrap();
+        assert_eq!(fit["n_points"], 20, "the 4 budgets × 5 F of k = {k}");
+        // The lawful trainer's exponents are α = β = 0.5.
+        let alpha = fit["params"]["alpha"].as_f64().unwrap();
+        assert!((alpha - 0.5).abs() < 0.1, "k = {k}: α = {alpha}");
+    }
+    let law: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(sweep.out().join("sparsity-fit.json")).unwrap()).unwrap();
+    assert_eq!(law["n_points"], 10, "the longest-trained run of each of 5 F × 2 k");
+    // The report of sweep "quickstart" goes to reports/quickstart/ beside the working directory.
+    assert!(sweep.path().join("reports/quickstart/sparsity_frontier.svg").is_file(), "the report has no frontier figure");
+}

@@ -207,6 +207,24 @@ impl SparsityFit {
     }
 }
 
+impl std::fmt::Display for SparsityFit {
+    /// One line per parameter with its 95% bootstrap interval when there is one, then the
+    /// exponent on n at the k values of a typical sweep.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let spreads = self.param_spreads();
+        for (i, (name, value)) in SparsityParams::NAMES.iter().zip(self.params.values()).enumerate() {
+            write!(f, "  {name:<7} = {value:>9.4}")?;
+            if let Some(spread) = spreads.as_ref().map(|s| &s[i]) {
+                write!(f, "   95% [{:.4}, {:.4}]", spread.ci95[0], spread.ci95[1])?;
+            }
+            writeln!(f)?;
+        }
+        let exponents: Vec<String> = [8.0, 32.0, 128.0].iter().map(|&k| format!("{:.3} at k = {k}", self.params.n_exponent(k))).collect();
+        writeln!(f, "  exponent on n (β_n + γ ln k): {}", exponents.join(", "))?;
+        writeln!(f, "  {} points; {} of {} starts converged", self.n_points, self.starts[1], self.starts[0])
+    }
+}
+
 /// Fits `points` (x = latents n, y = k, loss) with [`SparsityLaw`].
 ///
 /// # Errors

@@ -16,6 +16,7 @@ use saescale_spec::Architecture;
 use saescale_sweep::store::layout;
 use saescale_table::{results, Table};
 
+use crate::sparsity::{distinct_values, fit_sparsity_law, write_sparsity_fit, SparsityAxis, SPARSITY_FIT};
 use crate::sweep::Sweep;
 use crate::{Error, Result};
 
@@ -164,6 +165,16 @@ pub enum SweepFit {
         /// Why, from the fitter.
         reason: String,
     },
+    /// The runs have several sparsities (`[sweep] k` or `l1_coefficients`): the joint law at
+    /// each value (`fit-k<K>.json`…; no `fit.json`), and for k, L(n, k) across them.
+    PerSparsity {
+        /// Which axis varies.
+        axis: SparsityAxis,
+        /// Each value and its joint-law fit ([`SweepFit::Fitted`] or [`SweepFit::Unfittable`]).
+        fits: Vec<(f64, SweepFit)>,
+        /// L(n, k) and where it was written, or why it could not be fitted; `None` for λ.
+        law: Option<std::result::Result<(Box<saescale_fit::sparsity::SparsityFit>, PathBuf), String>>,
+    },
 }
 
 impl Sweep {
@@ -175,21 +186,67 @@ impl Sweep {
     /// Failures of the fit that are not about its data; [`Error::Io`] when `fit.json` cannot
     /// be written or the stale one removed.
     pub fn fit(&self) -> Result<SweepFit> {
-        let path = self.dir.join(layout::FIT);
-        match fit(&FitRequest::for_sweep(&self.dir)) {
-            Ok(result) => {
-                write_fit(&result, &path)?;
-                Ok(SweepFit::Fitted { result: Box::new(result), path })
+        let fit_json = self.dir.join(layout::FIT);
+        if let Some((axis, values, done)) = self.sparsities()? {
+            // No fit.json: it would be a fit of one sparsity's runs mistaken for all of them.
+            remove_stale(&fit_json)?;
+            let mut fits = Vec::new();
+            for value in values {
+                let mut request = FitRequest::for_sweep(&self.dir);
+                request.filters.push(axis.filter(value));
+                fits.push((value, fit_to(&request, self.dir.join(axis.fit_file(value)))?));
             }
-            Err(error) if error.is_bad_input() => {
-                match std::fs::remove_file(&path) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::Io { action: "remove the stale", path, source: e }),
-                    _ => {}
+            let law = (axis == SparsityAxis::K).then(|| {
+                let path = self.dir.join(SPARSITY_FIT);
+                match fit_sparsity_law(&done, defaults::SWEEP_BOOTSTRAP, 0) {
+                    Ok(law) => write_sparsity_fit(&law, &path).map(|path| Ok((Box::new(law), path))),
+                    Err(error) if error.is_bad_input() => remove_stale(&path).map(|()| Err(saescale_sweep::error_chain(&error))),
+                    Err(error) => Err(error),
                 }
-                Ok(SweepFit::Unfittable { reason: saescale_sweep::error_chain(&error) })
-            }
-            Err(error) => Err(error),
+            });
+            return Ok(SweepFit::PerSparsity { axis, fits, law: law.transpose()? });
         }
+        fit_to(&FitRequest::for_sweep(&self.dir), fit_json)
+    }
+
+    /// The sparsity axis and its values when the sweep's done runs have more than one, with
+    /// the table of those runs; `None` for a sweep at one sparsity (or without a table yet).
+    fn sparsities(&self) -> Result<Option<(SparsityAxis, Vec<f64>, Table)>> {
+        let Some(path) = results::find(&self.dir) else { return Ok(None) };
+        let mut table = Table::read(&path)?;
+        if table.has_column("state") {
+            table = table.filter_eq("state", "done")?;
+        }
+        if table.height() == 0 {
+            return Ok(None);
+        }
+        let axis = SparsityAxis::of(constant_architecture(&table)?);
+        let values = distinct_values(&table, axis)?;
+        Ok((values.len() > 1).then_some((axis, values, table)))
+    }
+}
+
+/// Fits `request` and writes the result to `path`; a fit its data does not allow is
+/// [`SweepFit::Unfittable`], and removes a `path` left from an earlier invocation.
+fn fit_to(request: &FitRequest, path: PathBuf) -> Result<SweepFit> {
+    match fit(request) {
+        Ok(result) => {
+            write_fit(&result, &path)?;
+            Ok(SweepFit::Fitted { result: Box::new(result), path })
+        }
+        Err(error) if error.is_bad_input() => {
+            remove_stale(&path)?;
+            Ok(SweepFit::Unfittable { reason: saescale_sweep::error_chain(&error) })
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Removes a file an earlier fit left, if there is one.
+fn remove_stale(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { action: "remove the stale", path: path.to_path_buf(), source: e }),
+        _ => Ok(()),
     }
 }
 
@@ -242,8 +299,21 @@ fn load_sweep(dir: &Path, request: &FitRequest) -> Result<(Table, Mapping)> {
     let table = filtered(table, &request.filters)?;
     let d_in = constant_integer(&table, "d_in")?;
     let batch_size = constant_integer(&table, "batch_size")?;
+    let architecture = constant_architecture(&table)?;
+    let axis = SparsityAxis::of(architecture);
+    let values = distinct_values(&table, axis)?;
+    if values.len() > 1 {
+        let listed: Vec<String> = values.iter().map(f64::to_string).collect();
+        return Err(Error::bad_input(format!(
+            "{}: the runs have several {} ({}): L(F, S) holds at one sparsity; fit one with --where {}",
+            path.display(),
+            axis.column(),
+            listed.join(", "),
+            axis.filter(values[0])
+        )));
+    }
     // FLOP per feature-step, from the one place compute is counted.
-    let kappa = saescale_spec::compute::kappa(constant_architecture(&table)?, d_in, batch_size);
+    let kappa = saescale_spec::compute::kappa(architecture, d_in, batch_size);
     let source = Source {
         path: Some(path.display().to_string()),
         x_col: "features".into(),
@@ -297,7 +367,7 @@ fn lr_law(request: &FitRequest, lr: &LrRequest, bootstrap: Option<&BootstrapConf
 }
 
 /// Applies `COLUMN=VALUE` filters.
-fn filtered(mut table: Table, filters: &[String]) -> Result<Table> {
+pub(crate) fn filtered(mut table: Table, filters: &[String]) -> Result<Table> {
     for filter in filters {
         let (column, value) = filter.split_once('=').ok_or_else(|| Error::bad_input(format!("--where {filter:?}: expected COLUMN=VALUE")))?;
         table = table.filter_eq(column, value)?;

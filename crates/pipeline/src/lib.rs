@@ -53,6 +53,7 @@ mod error;
 mod estimate;
 mod execute;
 pub mod fit;
+pub mod sparsity;
 mod report;
 mod sweep;
 

@@ -39,6 +39,25 @@ pub struct Variables {
 }
 
 /// One loss measurement during training.
+impl Variables {
+    /// A sweep's variables: F, steps and the held-out loss, with `batch` tokens per step and
+    /// `kappa` FLOP per feature-step.
+    pub fn sweep(batch: usize, kappa: f64) -> Self {
+        Variables {
+            kind: Kind::Sweep,
+            x: "features F".into(),
+            x_symbol: "F".into(),
+            x_column: "features".into(),
+            y: "steps S".into(),
+            y_symbol: "S".into(),
+            y_column: "steps".into(),
+            loss: "held-out loss".into(),
+            tokens_per_y: batch as f64,
+            kappa,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CurvePoint {
     /// Tokens seen.
@@ -76,6 +95,12 @@ pub struct Run {
     pub dead_fraction: Option<f64>,
     /// Fraction of features firing on fewer than 1e-4 of the held-out rows.
     pub near_dead_fraction: Option<f64>,
+    /// Active latents per token the run was trained with (topk, batchtopk).
+    pub k: Option<usize>,
+    /// L1 coefficient λ the run was trained with (relu).
+    pub l1_coefficient: Option<f64>,
+    /// Final (held-out) fraction of variance unexplained.
+    pub fvu: Option<f64>,
     /// Learning rate.
     pub lr: Option<f64>,
     /// Whether the fit used it.

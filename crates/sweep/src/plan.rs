@@ -17,7 +17,7 @@ use saescale_spec::compute::{run_flops, steps_for_budget, training_memory_bytes}
 use saescale_spec::{LogSpec, RunSpec};
 
 use crate::error::SpecError;
-use crate::spec::{Design, ExecutorSpec, GridPoint, SweepSpec};
+use crate::spec::{Design, ExecutorSpec, GridPoint, Sparsity, SweepSpec};
 use crate::Result;
 
 /// A run's id: the first 12 hex digits of the SHA-256 of its canonical training config.
@@ -140,7 +140,7 @@ pub struct Plan {
     /// The spec's `[executor]` table (the command line may override it).
     pub executor: ExecutorSpec,
     /// Every run, in the order of the spec: budgets (or grid points), then features, then lr
-    /// multipliers, then seeds.
+    /// multipliers, then sparsities (`k` or `l1_coefficients`), then seeds.
     pub runs: Vec<PlannedRun>,
 }
 
@@ -194,40 +194,55 @@ impl Plan {
             Some(list) => list.get_ref().clone(),
             None => vec![spec.template.seed()],
         };
+        let sparsities: Vec<(Option<Sparsity>, Option<Range<usize>>)> = match spec.sparsity_values() {
+            values if values.is_empty() => vec![(None, None)],
+            values => values.into_iter().map(|(value, span)| (Some(value), Some(span))).collect(),
+        };
         let mut runs = Vec::new();
-        let mut seen: HashMap<RunId, usize> = HashMap::new();
-        for point in &points {
-            for (multiplier, multiplier_span) in &multipliers {
-                for &seed in &seeds {
-                    let resolved = resolve_run(spec, point, *multiplier, seed, multipliers.len(), seeds.len())?;
-                    let id = RunId::of(&resolved);
-                    if let Some(&earlier) = seen.get(&id) {
-                        let first: &PlannedRun = &runs[earlier];
-                        let span = multiplier_span.clone().filter(|_| first.features == point.features && first.steps == point.steps);
-                        return Err(spec
-                            .error(
-                                Some(span.unwrap_or(point.span.clone())),
-                                format!(
-                                    "this makes the same run as an earlier point (F = {}, steps = {}, lr × {}, seed {}); \
-                                     remove the duplicate",
-                                    first.features, first.steps, first.lr_multiplier, seed
-                                ),
-                            )
-                            .into());
+        // Each run's id → its index in `runs` and the (point, multiplier) it came from.
+        let mut seen: HashMap<RunId, (usize, usize, usize)> = HashMap::new();
+        for (point_index, point) in points.iter().enumerate() {
+            for (multiplier_index, (multiplier, multiplier_span)) in multipliers.iter().enumerate() {
+                for (sparsity, sparsity_span) in &sparsities {
+                    for &seed in &seeds {
+                        let axes = RunAxes { multiplier: *multiplier, sparsity: *sparsity, seed };
+                        let resolved = resolve_run(spec, point, axes, multipliers.len(), sparsities.len(), seeds.len())?;
+                        let id = RunId::of(&resolved);
+                        if let Some(&(earlier, earlier_point, earlier_multiplier)) = seen.get(&id) {
+                            // Point at the list that repeats a value: the sparsity axis when
+                            // the point and multiplier are the same, else the multipliers.
+                            let span = match (earlier_point == point_index, earlier_multiplier == multiplier_index) {
+                                (true, true) => sparsity_span.clone(),
+                                (true, false) => multiplier_span.clone(),
+                                (false, _) => None,
+                            };
+                            let first: &PlannedRun = &runs[earlier];
+                            let sparsity = sparsity.map(|s| format!(", {s}")).unwrap_or_default();
+                            return Err(spec
+                                .error(
+                                    Some(span.unwrap_or(point.span.clone())),
+                                    format!(
+                                        "this makes the same run as an earlier point (F = {}, steps = {}, lr × {}{sparsity}, seed {}); \
+                                         remove the duplicate",
+                                        first.features, first.steps, first.lr_multiplier, seed
+                                    ),
+                                )
+                                .into());
+                        }
+                        seen.insert(id.clone(), (runs.len(), point_index, multiplier_index));
+                        runs.push(PlannedRun {
+                            id,
+                            budget: point.budget,
+                            lr_multiplier: *multiplier,
+                            features: point.features,
+                            steps: point.steps,
+                            tokens: point.steps * batch_size as u64,
+                            flops: run_flops(architecture, d_in, point.features, point.steps, batch_size),
+                            memory_bytes: training_memory_bytes(d_in, point.features, batch_size),
+                            spec: resolved,
+                            placed_by: point.placed_by,
+                        });
                     }
-                    seen.insert(id.clone(), runs.len());
-                    runs.push(PlannedRun {
-                        id,
-                        budget: point.budget,
-                        lr_multiplier: *multiplier,
-                        features: point.features,
-                        steps: point.steps,
-                        tokens: point.steps * batch_size as u64,
-                        flops: run_flops(architecture, d_in, point.features, point.steps, batch_size),
-                        memory_bytes: training_memory_bytes(d_in, point.features, batch_size),
-                        spec: resolved,
-                        placed_by: point.placed_by,
-                    });
                 }
             }
         }
@@ -348,20 +363,34 @@ fn to_usize(spec: &SweepSpec, value: u64, span: Range<usize>) -> Result<usize> {
 }
 
 /// The template filled in for one point, resolved and checked by the spec crate.
-fn resolve_run(spec: &SweepSpec, point: &Point, multiplier: f64, seed: u64, n_multipliers: usize, n_seeds: usize) -> Result<RunSpec> {
+/// The swept values of one run besides its point.
+#[derive(Debug, Clone, Copy)]
+struct RunAxes {
+    multiplier: f64,
+    sparsity: Option<Sparsity>,
+    seed: u64,
+}
+
+fn resolve_run(spec: &SweepSpec, point: &Point, axes: RunAxes, n_multipliers: usize, n_sparsities: usize, n_seeds: usize) -> Result<RunSpec> {
+    let RunAxes { multiplier, sparsity, seed } = axes;
+    let sparsity_note = sparsity.map(|s| format!(", {s}")).unwrap_or_default();
     let located = |error: saescale_spec::Error| -> crate::Error {
         let (span, message) = match &error {
             saescale_spec::Error::Invalid { field, reason } => {
                 let mut keys = vec!["run"];
                 keys.extend(field.split('.'));
                 let span = spec.key_span(&keys).unwrap_or(point.span.clone());
-                (span, format!("`run.{field}` {reason} (for the run with F = {}, steps = {})", point.features, point.steps))
+                (span, format!("`run.{field}` {reason} (for the run with F = {}, steps = {}{sparsity_note})", point.features, point.steps))
             }
-            other => (point.span.clone(), format!("{other} (for the run with F = {}, steps = {})", point.features, point.steps)),
+            other => (point.span.clone(), format!("{other} (for the run with F = {}, steps = {}{sparsity_note})", point.features, point.steps)),
         };
         SpecError::at(spec.path(), spec.text(), Some(span), message).into()
     };
-    let mut run = spec.template.instantiate(point.features, point.steps, seed).resolve().map_err(located)?;
+    let mut run = spec.template.instantiate(point.features, point.steps, seed);
+    if let Some(sparsity) = sparsity {
+        sparsity.apply(&mut run);
+    }
+    let mut run = run.resolve().map_err(located)?;
     if multiplier != 1.0 {
         // `resolve` filled the lr, so it is Some here.
         run.train.lr = run.train.lr.map(|lr| lr * multiplier);
@@ -370,6 +399,11 @@ fn resolve_run(spec: &SweepSpec, point: &Point, multiplier: f64, seed: u64, n_mu
     let mut name = format!("{}/F{}-S{}", spec.name, point.features, point.steps);
     if n_multipliers > 1 {
         name.push_str(&format!("-lrx{multiplier}"));
+    }
+    match sparsity {
+        Some(Sparsity::K(k)) if n_sparsities > 1 => name.push_str(&format!("-k{k}")),
+        Some(Sparsity::L1Coefficient(lambda)) if n_sparsities > 1 => name.push_str(&format!("-l1x{lambda}")),
+        _ => {}
     }
     if n_seeds > 1 {
         name.push_str(&format!("-seed{seed}"));
@@ -501,6 +535,57 @@ features = [128, 256]
         assert_eq!(run.spec.train.lr, Some(5e-5 * 0.5));
         assert_eq!(run.spec.seed, 1);
         assert_eq!(run.spec.name.as_deref(), Some("t/F128-S3973-lrx0.5-seed1"));
+    }
+
+    #[test]
+    fn a_k_axis_crosses_every_point_of_every_design_topk() {
+        let topk = QUICK.replace("architecture = \"relu\"", "architecture = \"topk\"");
+        let text = topk.replace("features = [128, 256]", "features = [128, 256]\nk = [8, 32]\nseeds = [1, 2]");
+        let plan = plan(&text);
+        assert_eq!(plan.runs.len(), 4 * 2 * 2);
+        let ks: Vec<Option<usize>> = plan.runs[..4].iter().map(|r| r.spec.sae.k).collect();
+        assert_eq!(ks, [Some(8), Some(8), Some(32), Some(32)], "k varies inside a point, seeds inside k");
+        assert_eq!(plan.runs[2].spec.name.as_deref(), Some("t/F128-S3973-k32-seed1"));
+        // k changes the run but not its steps or compute (counted as the dense step).
+        assert_ne!(plan.runs[0].id, plan.runs[2].id);
+        assert_eq!((plan.runs[0].steps, plan.runs[0].flops), (plan.runs[2].steps, plan.runs[2].flops));
+        // Grid points and batchtopk alike.
+        let grid = text.replace("budgets = [1e11, 2e11]\nfeatures = [128, 256]", "grid = [{ features = 100, steps = 10 }]").replace("\"topk\"", "\"batchtopk\"");
+        let ks: Vec<Option<usize>> = super::tests::plan(&grid).runs.iter().map(|r| r.spec.sae.k).collect();
+        assert_eq!(ks, [Some(8), Some(8), Some(32), Some(32)]);
+    }
+
+    #[test]
+    fn an_l1_axis_crosses_every_point_relu() {
+        let plan = plan(&QUICK.replace("features = [128, 256]", "features = [128, 256]\nl1_coefficients = [1.0, 5.0, 20.0]"));
+        assert_eq!(plan.runs.len(), 4 * 3);
+        let lambdas: Vec<Option<f64>> = plan.runs[..3].iter().map(|r| r.spec.sae.l1_coefficient).collect();
+        assert_eq!(lambdas, [Some(1.0), Some(5.0), Some(20.0)]);
+        assert_eq!(plan.runs[1].spec.name.as_deref(), Some("t/F128-S3973-l1x5"));
+    }
+
+    #[test]
+    fn sparsity_axes_are_checked_where_they_are_written() {
+        let topk = QUICK.replace("architecture = \"relu\"", "architecture = \"topk\"");
+        let cases = [
+            (QUICK.replace("features = [128, 256]", "features = [128, 256]\nk = [8]"), "`k` is a sweep axis of topk and batchtopk SAEs", 14),
+            (topk.replace("features = [128, 256]", "features = [128, 256]\nl1_coefficients = [1.0]"), "`l1_coefficients` is a sweep axis of relu SAEs", 14),
+            (topk.replace("features = [128, 256]", "features = [128, 256]\nk = []"), "expected at least one value of `k`", 14),
+            (topk.replace("architecture = \"topk\"", "architecture = \"topk\"\nk = 4").replace("features = [128, 256]", "features = [128, 256]\nk = [8]"), "`run.sae.k` is set for each run by [sweep] k", 9),
+        ];
+        for (text, message, line) in cases {
+            let error = SweepSpec::parse(&text, "t.toml").unwrap_err();
+            assert!(error.message.contains(message), "{message}: {error}");
+            assert_eq!(error.line, Some(line), "{message}: {error}");
+        }
+        // A k larger than some F is refused by the run's own check, naming the k.
+        let too_big = topk.replace("features = [128, 256]", "features = [128, 256]\nk = [8, 200]");
+        let error = Plan::new(&SweepSpec::parse(&too_big, "t.toml").unwrap()).unwrap_err().to_string();
+        assert!(error.contains("sae.k") && error.contains("k = 200") && error.contains("F = 128"), "{error}");
+        // A repeated k is a duplicate run, pointed at in the k list.
+        let repeated = topk.replace("features = [128, 256]", "features = [128, 256]\nk = [8, 8]");
+        let error = Plan::new(&SweepSpec::parse(&repeated, "t.toml").unwrap()).unwrap_err().to_string();
+        assert!(error.contains("same run") && error.contains("k = 8") && error.contains("t.toml:14:"), "{error}");
     }
 
     #[test]

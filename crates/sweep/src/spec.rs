@@ -19,6 +19,8 @@
 //! features = [128, 256, 512, 1024]     # every budget × every F
 //! # grid = [{ features = 256, steps = 1000 }]   # or explicit (F, steps) points
 //! lr_multipliers = [1.0]               # × the resolved lr of each run
+//! # k = [16, 32, 64]                   # topk/batchtopk: active latents, × every point
+//! # l1_coefficients = [1.0, 5.0]       # relu: λ, × every point (the sparsity axis)
 //! seeds = [0]                          # SAE init seeds (default: run.seed)
 //!
 //! [executor]                           # defaults for `saescale run`; flags override
@@ -111,6 +113,14 @@ pub struct Axes {
     /// SAE initialisation seeds; default: `run.seed` alone.
     #[serde(default)]
     pub seeds: Option<Spanned<Vec<u64>>>,
+    /// Active latents per token (topk and batchtopk), crossed with every point: the sparsity
+    /// axis of Gao et al.'s L(n, k). Instead of `run.sae.k`.
+    #[serde(default)]
+    pub k: Option<Spanned<Vec<Spanned<Count>>>>,
+    /// L1 coefficients λ (relu), crossed with every point: relu's sparsity axis. Instead of
+    /// `run.sae.l1_coefficient`.
+    #[serde(default)]
+    pub l1_coefficients: Option<Spanned<Vec<Spanned<Factor>>>>,
     /// How the runs of each budget are placed: `grid` (every budget × every feature count,
     /// the default) or `isoflop` (feature counts around each budget's predicted optimum).
     #[serde(default)]
@@ -134,6 +144,34 @@ pub struct Axes {
     /// any design on from it.
     #[serde(default)]
     pub prior: Option<Spanned<Prior>>,
+}
+
+/// One value of a sweep's sparsity axis.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sparsity {
+    /// `sae.k` (topk, batchtopk).
+    K(usize),
+    /// `sae.l1_coefficient` (relu).
+    L1Coefficient(f64),
+}
+
+impl Sparsity {
+    /// Sets this value in a run spec that is not yet resolved.
+    pub fn apply(self, spec: &mut RunSpec) {
+        match self {
+            Sparsity::K(k) => spec.sae.k = Some(k),
+            Sparsity::L1Coefficient(lambda) => spec.sae.l1_coefficient = Some(lambda),
+        }
+    }
+}
+
+impl fmt::Display for Sparsity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Sparsity::K(k) => write!(f, "k = {k}"),
+            Sparsity::L1Coefficient(lambda) => write!(f, "λ = {lambda}"),
+        }
+    }
 }
 
 /// How a sweep places its runs.
@@ -622,6 +660,7 @@ impl SweepSpec {
                 Ok(())
             }
         };
+        self.check_sparsity_axis()?;
         if self.design() == Design::Isoflop {
             return self.check_isoflop(sweep_span);
         }
@@ -667,6 +706,56 @@ impl SweepSpec {
 }
 
 impl SweepSpec {
+    /// `[sweep] k` and `l1_coefficients`: for the architecture they set, not empty, not also
+    /// written in `[run.sae]`, and not with an adaptive design (whose stage fits assume one
+    /// sparsity).
+    fn check_sparsity_axis(&self) -> std::result::Result<(), SpecError> {
+        use saescale_spec::Architecture;
+        let architecture = self.template.architecture();
+        let axes = &self.axes;
+        let sae = &self.template.0.sae;
+        let written = [
+            ("k", "k", sae.k.is_some(), axes.k.as_ref().map(|l| (l.span(), l.get_ref().len())), architecture != Architecture::Relu, "topk and batchtopk"),
+            (
+                "l1_coefficients",
+                "l1_coefficient",
+                sae.l1_coefficient.is_some(),
+                axes.l1_coefficients.as_ref().map(|l| (l.span(), l.get_ref().len())),
+                architecture == Architecture::Relu,
+                "relu",
+            ),
+        ];
+        for (key, run_key, in_template, list, applies, which) in written {
+            let Some((span, len)) = list else { continue };
+            if !applies {
+                return Err(self.error(Some(span), format!("`{key}` is a sweep axis of {which} SAEs, not of architecture = \"{}\"", architecture.as_str())));
+            }
+            if len == 0 {
+                return Err(self.error(Some(span), format!("expected at least one value of `{key}`, got an empty list")));
+            }
+            if in_template {
+                let at = self.key_span(&["run", "sae", run_key]).or(Some(span));
+                return Err(self.error(at, format!("`run.sae.{run_key}` is set for each run by [sweep] {key}; remove it here")));
+            }
+            if let Some(adaptive) = axes.adaptive.as_ref().filter(|a| *a.get_ref() && len > 1) {
+                return Err(self.error(
+                    Some(adaptive.span()),
+                    format!("an adaptive design centres each budget on a fit of one sparsity; with several `{key}` values use adaptive = false"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The sparsity values `[sweep]` crosses with every point, with their spans; empty when
+    /// it has neither `k` nor `l1_coefficients` (every run then has the template's).
+    pub(crate) fn sparsity_values(&self) -> Vec<(Sparsity, Range<usize>)> {
+        let axes = &self.axes;
+        let ks = axes.k.iter().flat_map(|l| l.get_ref()).map(|k| (Sparsity::K(k.get_ref().0 as usize), k.span()));
+        let l1 = axes.l1_coefficients.iter().flat_map(|l| l.get_ref()).map(|c| (Sparsity::L1Coefficient(c.get_ref().0), c.span()));
+        ks.chain(l1).collect()
+    }
+
     /// How the sweep places its runs.
     pub fn design(&self) -> Design {
         self.axes.design.as_ref().map_or(Design::Grid, |d| *d.get_ref())

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use saescale_fit::{Interpolation, Method};
 use saescale_pipeline::fit::defaults;
+use saescale_pipeline::sparsity::{fit_sparsity_input, write_sparsity_fit};
 use saescale_pipeline::{fit, write_fit, Columns, FitRequest, LrRequest, YColumn};
 use saescale_spec::Exit;
 
@@ -22,10 +23,18 @@ use crate::exit;
 /// Approach 3 as re-run by Epoch AI), `mle` (Epoch AI's Huber likelihood with free scale),
 /// `lsq` (least squares on log loss), `isoflop` (per-budget minima and power laws through them).
 /// The fit is printed as a table and written to `--out` with every number at full precision.
+///
+/// With --sparsity, Gao et al.'s L(n, k) = exp(α + β_k ln k + β_n ln n + γ ln k ln n) +
+/// exp(ζ + η ln k) is fitted instead, to columns `features`, `k`, `steps` and `loss` (a sweep
+/// with a `[sweep] k` axis has them): the longest-trained runs of each (features, k) are its
+/// points (summed Huber on log loss, 972-start L-BFGS grid, --bootstrap for intervals).
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Table (.csv, .parquet) or sweep directory.
     pub input: PathBuf,
+    /// Fit L(n, k) across sparsities instead of L(F, S) (columns features, k, steps, loss).
+    #[arg(long, conflicts_with_all = ["x_col", "y_col", "compute_col", "kappa", "lr_col", "method"])]
+    pub sparsity: bool,
     /// Where to write the fit (JSON).
     #[arg(long)]
     pub out: PathBuf,
@@ -100,6 +109,14 @@ pub enum InterpArg {
 
 /// Runs the command; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
+    if args.sparsity {
+        let law = fit_sparsity_input(&args.input, &args.filters, args.bootstrap, args.seed)?;
+        println!("L(n, k) = exp(alpha + beta_k ln k + beta_n ln n + gamma ln k ln n) + exp(zeta + eta ln k)");
+        print!("{law}");
+        write_sparsity_fit(&law, &args.out)?;
+        println!("\nwrote {}", args.out.display());
+        return Ok(Exit::Ok);
+    }
     let request = request(&args)?;
     let result = fit(&request)?;
     print!("{result}");

@@ -195,7 +195,9 @@ fn plan_table(plan: &Plan, estimate: &PlanEstimate) -> String {
         format!("{:?}", first.sae.architecture).to_lowercase(),
         format_flops(plan.total_flops())
     );
-    let headers = ["id", "budget", "F", "steps", "tokens", "FLOP", "lr", "seed", "est. time", "est. memory"];
+    // The sparsity column: k for topk and batchtopk, λ for relu.
+    let sparsity_header = if first.sae.k.is_some() { "k" } else { "λ" };
+    let headers = ["id", "budget", "F", sparsity_header, "steps", "tokens", "FLOP", "lr", "seed", "est. time", "est. memory"];
     let rows: Vec<Vec<String>> = plan
         .runs
         .iter()
@@ -205,6 +207,11 @@ fn plan_table(plan: &Plan, estimate: &PlanEstimate) -> String {
                 run.id.to_string(),
                 run.budget.map_or("-".into(), format_flops),
                 run.features.to_string(),
+                match (run.spec.sae.k, run.spec.sae.l1_coefficient) {
+                    (Some(k), _) => k.to_string(),
+                    (None, Some(lambda)) => lambda.to_string(),
+                    (None, None) => "-".into(),
+                },
                 run.steps.to_string(),
                 run.tokens.to_string(),
                 format_flops(run.flops),
@@ -215,7 +222,7 @@ fn plan_table(plan: &Plan, estimate: &PlanEstimate) -> String {
             ]
         })
         .collect();
-    out.push_str(&render_table(&headers, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9]));
+    out.push_str(&render_table(&headers, &rows, &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]));
     out.push_str(&match (estimate.wall_seconds, &estimate.throughput, &estimate.executor) {
         (Some(wall), Some(t), Ok(config)) => format!(
             "estimated wall time: {} on {} (from the throughput measured in {})\n",

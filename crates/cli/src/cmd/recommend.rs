@@ -1,10 +1,12 @@
 //! `saescale recommend --fit fit.json (--compute C | --features F)`: the compute-optimal setting.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use saescale_fit::{recommend, Estimate, FitResult, Recommendation, SaeSetting, Target};
+use saescale_pipeline::sparsity::SparsityAxis;
 use saescale_spec::Exit;
+use saescale_sweep::store::layout;
 use saescale_spec::compute::{gpus_needed, training_memory_bytes};
 use saescale_sweep::estimate::Throughput;
 use saescale_sweep::plan::format_bytes;
@@ -28,9 +30,15 @@ use crate::exit;
 /// each, and the GPU-hours summed over all of them next to the wall-clock hours.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The fit (JSON written by `saescale fit`).
+    /// The fit (JSON written by `saescale fit`), or a sweep directory (its fit.json, or with
+    /// --l0 its fit at that k).
     #[arg(long)]
     pub fit: PathBuf,
+    /// Target sparsity k (latents per token) of a sweep with a `[sweep] k` axis: answers from
+    /// the sweep's joint law fitted at that k (DIR/fit-k<K>.json); a fit file given instead
+    /// must be one fitted at that k (`--where k=K`).
+    #[arg(long, value_name = "K")]
+    pub l0: Option<u64>,
     /// Compute budget in FLOP.
     #[arg(long, required_unless_present = "features", conflicts_with = "features")]
     pub compute: Option<f64>,
@@ -114,11 +122,50 @@ struct Answer {
     sae: Option<SaeCost>,
 }
 
+/// The fit file `--fit` (and `--l0`) name: the file itself, or in a sweep directory its
+/// `fit.json` or, for a target k, `fit-k<K>.json`.
+fn fit_path(fit: &Path, l0: Option<u64>) -> anyhow::Result<PathBuf> {
+    if !fit.is_dir() {
+        return Ok(fit.to_path_buf());
+    }
+    let per_k: Vec<String> = std::fs::read_dir(fit)
+        .with_context(|| format!("cannot read {}", fit.display()))?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("fit-k") && name.ends_with(".json"))
+        .collect();
+    let ks = || {
+        let mut ks: Vec<u64> = per_k.iter().filter_map(|n| n.trim_start_matches("fit-k").trim_end_matches(".json").parse().ok()).collect();
+        ks.sort_unstable();
+        ks.iter().map(u64::to_string).collect::<Vec<_>>().join(", ")
+    };
+    let path = match l0 {
+        Some(k) => fit.join(SparsityAxis::K.fit_file(k as f64)),
+        None => fit.join(layout::FIT),
+    };
+    match (path.is_file(), l0, per_k.is_empty()) {
+        (true, _, _) => Ok(path),
+        (false, None, false) => Err(exit::bad_input(format!("{} has one fit per k ({}): choose one with --l0 K", fit.display(), ks()))),
+        (false, Some(k), false) => Err(exit::bad_input(format!("{} has no fit at k = {k}; it has k = {}", fit.display(), ks()))),
+        (false, _, true) => Err(exit::bad_input(format!("{} has no {}: fit the sweep first (saescale fit)", fit.display(), path.file_name().unwrap_or_default().to_string_lossy()))),
+    }
+}
+
 /// Runs the command; returns the exit code.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
-    let text = std::fs::read_to_string(&args.fit).with_context(|| format!("cannot read {}", args.fit.display()))?;
+    let path = fit_path(&args.fit, args.l0)?;
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     let fit: FitResult = serde_json::from_str(&text)
-        .map_err(|e| exit::bad_input(format!("{} is not a fit written by `saescale fit`: {e}", args.fit.display())))?;
+        .map_err(|e| exit::bad_input(format!("{} is not a fit written by `saescale fit`: {e}", path.display())))?;
+    if let Some(k) = args.l0 {
+        let wanted = SparsityAxis::K.filter(k as f64);
+        if !fit.source.filters.iter().any(|f| f.replace(' ', "") == wanted) {
+            return Err(exit::bad_input(format!(
+                "{} is not a fit at k = {k} (its filters: {:?}); give the sweep directory, or fit with --where {wanted}",
+                path.display(),
+                fit.source.filters
+            )));
+        }
+    }
     let target = match (args.compute, args.features) {
         (Some(c), None) => Target::Compute(c),
         (None, Some(f)) => Target::Size(f),
@@ -139,7 +186,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(Exit::Ok);
     }
-    println!("fit            {} ({}, {} points)", args.fit.display(), fit.method.as_str(), fit.n_points);
+    println!("fit            {} ({}, {} points)", path.display(), fit.method.as_str(), fit.n_points);
+    if let Some(k) = args.l0 {
+        println!("sparsity       k = {k} (the joint law fitted to the sweep's runs at that k)");
+    }
     print!("{recommendation}");
     if let Some(cost) = sae {
         print_cost(&cost, &recommendation);

@@ -171,6 +171,28 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             println!("\nwrote {}", path.display());
         }
         SweepFit::Unfittable { reason } => eprintln!("warning: no fit of this sweep: {reason}"),
+        SweepFit::PerSparsity { axis, fits, law } => {
+            for (value, fit) in fits {
+                match fit {
+                    SweepFit::Fitted { result, path } => {
+                        println!("\nat {} = {value}:", axis.column());
+                        print!("{result}");
+                        println!("wrote {}", path.display());
+                    }
+                    SweepFit::Unfittable { reason } => eprintln!("warning: no fit at {} = {value}: {reason}", axis.column()),
+                    SweepFit::PerSparsity { .. } => unreachable!("one sparsity's fit has one sparsity"),
+                }
+            }
+            match law {
+                Some(Ok((law, path))) => {
+                    println!("\nL(n, k) = exp(alpha + beta_k ln k + beta_n ln n + gamma ln k ln n) + exp(zeta + eta ln k):");
+                    print!("{law}");
+                    println!("wrote {}", path.display());
+                }
+                Some(Err(reason)) => eprintln!("warning: no fit of L(n, k): {reason}"),
+                None => {}
+            }
+        }
     }
     // The report goes to reports/<name>/, next to the runs/ directory by default.
     let (written, _) = sweep.report()?;

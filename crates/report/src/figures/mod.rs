@@ -6,6 +6,7 @@
 //! | `isoflop` | loss vs X per compute budget: the fit's curve and minimum, its runs, joint law overlaid | fit with an IsoFLOP profile (without a fit: the runs only, ≥ 3 sizes in a budget) |
 //! | `allocation` | X*(C) and Y*(C) (tokens on the right axis) with power laws, CI bands, exponents, the fit's IsoFLOP minima | fit |
 //! | `sparsity` | L0 and dead-feature fraction vs F, per budget | sweep metrics |
+//! | `sparsity_frontier` | loss vs k at fixed F (k sweeps), and FVU vs L0 per F | a sweep with several k or λ |
 //! | `training_curves` | training loss vs tokens of every run, coloured by F | metrics.jsonl |
 //! | `residuals` | observed / fitted − 1 vs compute | parametric fit and runs |
 //! | `lr_law` | per-budget optimal learning rates and lr*(C) with CI band | fit with an lr law |
@@ -19,6 +20,7 @@
 mod allocation;
 mod compute;
 mod curves;
+mod frontier;
 mod history;
 mod isoflop;
 mod lr;
@@ -49,6 +51,7 @@ pub fn all(data: &Dataset) -> Vec<Result<Figure, Skipped>> {
         isoflop::figure(data),
         allocation::figure(data),
         sparsity::figure(data),
+        frontier::figure(data),
         curves::figure(data),
         residuals::figure(data),
         lr::figure(data),
