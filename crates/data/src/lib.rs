@@ -12,6 +12,8 @@
 //!   ([`SyntheticConfig`]), deterministic from its seed and endless.
 //! - [`ShardSource`]: activations recorded from a model, streamed from `.npy`/`.safetensors`
 //!   shards with a bounded shuffle buffer ([`ShardsConfig`], [`shards::Manifest`]).
+//! - [`saelens_cache::import_saelens_cache`]: activations cached by SAELens, converted into
+//!   such a shard directory.
 //! - [`Split`]: the training stream and a disjoint held-out stream for evaluation.
 //! - [`scale_to_sqrt_d`]: the single normalisation constant of Anthropic's recipe;
 //!   [`scale_for`] prefers the constant a dataset stores.
@@ -32,6 +34,7 @@
 mod config;
 mod error;
 mod normalize;
+pub mod saelens_cache;
 pub mod shards;
 mod source;
 mod synthetic;

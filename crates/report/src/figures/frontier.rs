@@ -19,12 +19,17 @@ fn sparsity(run: &Run) -> Option<f64> {
     run.k.map(|k| k as f64).or(run.l1_coefficient)
 }
 
-pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
-    let longest = longest_per_size_and_sparsity(data);
-    let mut values: Vec<f64> = longest.values().filter_map(|r| sparsity(r)).collect();
+/// Whether the measured runs have more than one sparsity setting.
+pub(super) fn varies_sparsity(data: &Dataset) -> bool {
+    let mut values: Vec<f64> = data.measured().filter_map(sparsity).collect();
     values.sort_by(f64::total_cmp);
     values.dedup();
-    if values.len() < 2 {
+    values.len() > 1
+}
+
+pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
+    let longest = longest_per_size_and_sparsity(data);
+    if !varies_sparsity(data) {
         return Err(Skipped {
             name: NAME,
             title: TITLE,
@@ -171,8 +176,10 @@ mod tests {
     }
 
     #[test]
-    fn a_sweep_at_one_sparsity_is_skipped() {
-        let runs = vec![run(0, 128.0, Some(8), 100.0, 0.5), run(1, 256.0, Some(8), 100.0, 0.4), run(2, 512.0, None, 100.0, 0.3)];
-        assert!(figure(&dataset(runs)).unwrap_err().reason.contains("do not vary their sparsity"));
+    fn a_sweep_at_one_sparsity_has_no_frontier() {
+        let data = dataset(vec![run(0, 128.0, Some(8), 100.0, 0.5), run(1, 256.0, Some(8), 100.0, 0.4), run(2, 512.0, None, 100.0, 0.3)]);
+        assert!(!varies_sparsity(&data));
+        assert!(figure(&data).unwrap_err().reason.contains("do not vary their sparsity"));
+        assert!(super::super::all(&data).iter().all(|f| f.as_ref().map_or_else(|s| s.name, |f| f.name.as_str()) != NAME));
     }
 }

@@ -44,18 +44,15 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Every figure, in page order: drawn, or why not (the history's only for a nightly sweep).
+/// Every figure, in page order: drawn, or why not (the history's only for a nightly sweep, the
+/// sparsity frontier only for a sweep over k or λ).
 pub fn all(data: &Dataset) -> Vec<Result<Figure, Skipped>> {
-    let mut figures = vec![
-        compute::figure(data),
-        isoflop::figure(data),
-        allocation::figure(data),
-        sparsity::figure(data),
-        frontier::figure(data),
-        curves::figure(data),
-        residuals::figure(data),
-        lr::figure(data),
-    ];
+    let mut figures = vec![compute::figure(data), isoflop::figure(data), allocation::figure(data), sparsity::figure(data)];
+    // Only a sweep over sparsity has a frontier; the others do not list it as skipped.
+    if frontier::varies_sparsity(data) {
+        figures.push(frontier::figure(data));
+    }
+    figures.extend([curves::figure(data), residuals::figure(data), lr::figure(data)]);
     figures.extend(history::figures(data));
     figures
 }
