@@ -103,9 +103,9 @@ pub fn fit_sparsity_law(table: &Table, bootstrap: usize, seed: u64) -> Result<Sp
     // (F, k) → the most steps seen, then the losses of the rows with that many.
     let mut longest: BTreeMap<(u64, u64), f64> = BTreeMap::new();
     let key = |i: usize| (features[i].to_bits(), ks[i].to_bits());
-    for i in 0..table.height() {
-        let most = longest.entry(key(i)).or_insert(steps[i]);
-        *most = most.max(steps[i]);
+    for (i, &s) in steps.iter().enumerate() {
+        let most = longest.entry(key(i)).or_insert(s);
+        *most = most.max(s);
     }
     let kept: Vec<usize> = (0..table.height()).filter(|&i| steps[i] == longest[&key(i)]).collect();
     let pick = |column: &[f64]| kept.iter().map(|&i| column[i]).collect::<Vec<f64>>();
