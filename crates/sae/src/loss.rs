@@ -289,6 +289,20 @@ mod tests {
         }
     }
 
+    /// [`tracked_sae`] with a free decoder whose row `i` has norm `norm(i)`, ranked by the norms.
+    fn ranked_by_norms(activation: Activation, norm: impl Fn(usize) -> f32) -> Sae<Ad> {
+        let mut sae = tracked_sae(activation, true);
+        let norms = Tensor::<Cpu, 1>::from_data(TensorData::new((0..12).map(norm).collect::<Vec<_>>(), [12]), &device());
+        sae.w_dec = Tensor::from_inner(sae.w_dec.inner() * norms.unsqueeze_dim(1)).require_grad();
+        sae.rank_by_decoder_norm = true;
+        sae
+    }
+
+    /// The dead mask of the 12 latents of [`tracked_sae`]: latent `i` is dead where `dead(i)`.
+    fn dead_where(dead: impl Fn(usize) -> bool) -> Tensor<Ad, 1, Bool> {
+        Tensor::from_data(TensorData::new((0..12).map(dead).collect::<Vec<_>>(), [12]), &Default::default())
+    }
+
     /// `manual` against `factor · auto`.
     fn assert_close<const D: usize>(name: &str, manual: Tensor<Cpu, D>, auto: Tensor<Cpu, D>, factor: f32) {
         let m = to_vec(manual);
@@ -327,11 +341,7 @@ mod tests {
 
     #[test]
     fn autodiff_agrees_topk_with_auxk() {
-        let dead = Tensor::<Ad, 1, Bool>::from_data(
-            TensorData::new((0..12).map(|i| i % 3 == 0).collect::<Vec<_>>(), [12]),
-            &Default::default(),
-        );
-        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead), kernel: TopkKernel::Dense };
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead_where(|i| i % 3 == 0)), kernel: TopkKernel::Dense };
         check_against_autodiff(tracked_sae(Activation::TopK { k: 4 }, true), objective);
     }
 
@@ -339,29 +349,15 @@ mod tests {
     fn autodiff_agrees_topk_ranked_by_decoder_norm() {
         // A free decoder with rows of unequal norms, ranked by them: the selection changes,
         // the gradients are still those of the kept latents' loss.
-        let mut sae = tracked_sae(Activation::TopK { k: 4 }, true);
-        let norms = Tensor::<Cpu, 1>::from_data(TensorData::new((0..12).map(|i| 0.2 + 0.3 * i as f32).collect::<Vec<_>>(), [12]), &device());
-        sae.w_dec = Tensor::from_inner(sae.w_dec.inner() * norms.unsqueeze_dim(1)).require_grad();
-        sae.rank_by_decoder_norm = true;
-        let dead = Tensor::<Ad, 1, Bool>::from_data(
-            TensorData::new((0..12).map(|i| i % 3 == 0).collect::<Vec<_>>(), [12]),
-            &Default::default(),
-        );
-        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead), kernel: TopkKernel::Dense };
+        let sae = ranked_by_norms(Activation::TopK { k: 4 }, |i| 0.2 + 0.3 * i as f32);
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 3, dead: Some(dead_where(|i| i % 3 == 0)), kernel: TopkKernel::Dense };
         check_against_autodiff(sae, objective);
     }
 
     #[test]
     fn autodiff_agrees_batch_topk_with_auxk() {
-        let mut sae = tracked_sae(Activation::BatchTopK { k: 3 }, true);
-        let norms = Tensor::<Cpu, 1>::from_data(TensorData::new((0..12).map(|i| 1.5 - 0.1 * i as f32).collect::<Vec<_>>(), [12]), &device());
-        sae.w_dec = Tensor::from_inner(sae.w_dec.inner() * norms.unsqueeze_dim(1)).require_grad();
-        sae.rank_by_decoder_norm = true;
-        let dead = Tensor::<Ad, 1, Bool>::from_data(
-            TensorData::new((0..12).map(|i| i % 4 == 1).collect::<Vec<_>>(), [12]),
-            &Default::default(),
-        );
-        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 2, dead: Some(dead), kernel: TopkKernel::Dense };
+        let sae = ranked_by_norms(Activation::BatchTopK { k: 3 }, |i| 1.5 - 0.1 * i as f32);
+        let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 2, dead: Some(dead_where(|i| i % 4 == 1)), kernel: TopkKernel::Dense };
         check_against_autodiff(sae, objective);
     }
 

@@ -178,10 +178,8 @@ pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usiz
 pub fn batch_top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
     let [rows, features] = pre.dims();
     let flat = |t: Tensor<B, 2>| t.reshape([1, rows * features]);
-    let (latents, _) = top_k_relu(flat(pre), &flat(ranking.clone()), k * rows);
-    let latents = latents.reshape([rows, features]);
-    let active = latents.clone().greater_elem(0.0);
-    (latents, active)
+    let (latents, active) = top_k_relu(flat(pre), &flat(ranking.clone()), k * rows);
+    (latents.reshape([rows, features]), active.reshape([rows, features]))
 }
 
 #[cfg(test)]

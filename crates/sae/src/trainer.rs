@@ -395,12 +395,6 @@ impl<B: Backend> Trainer<B> {
         sae
     }
 
-    /// BatchTopK's inference threshold θ (on the ranking's scale); `None` for other
-    /// architectures.
-    pub fn threshold(&self) -> Option<f64> {
-        self.threshold.clone().map(scalar)
-    }
-
     /// Steps completed.
     pub fn steps_done(&self) -> u64 {
         self.step
