@@ -1,6 +1,6 @@
 """A saescale export loads in SAELens and computes what saescale's SAE computes.
 
-Trains tiny ReLU, TopK and BatchTopK SAEs with the `saescale` binary ($SAESCALE_BIN), loads
+Trains tiny ReLU, TopK, BatchTopK and JumpReLU SAEs with the `saescale` binary ($SAESCALE_BIN), loads
 `checkpoint/sae/` with `sae_lens.SAE.load_from_disk`, and compares SAELens's encode/decode on
 raw activations with an independent numpy forward pass over the trainer's own (unfolded)
 weights and normalisation constant from `checkpoint/trainer_state.safetensors`. This checks
@@ -64,7 +64,8 @@ def train(tmp_path: Path, sae_section: str) -> Path:
 
 def trainer_state(out: Path):
     """The SAE as trained (on inputs scaled by s) and the constant s; a BatchTopK SAE's
-    weights also hold its threshold (a scalar on the ranking's scale)."""
+    weights also hold its threshold (a scalar on the ranking's scale), a JumpReLU SAE's its
+    per-latent thresholds (on the pre-activations' scale)."""
     path = out / "checkpoint" / "trainer_state.safetensors"
     with safe_open(str(path), framework="numpy") as f:
         header = json.loads(f.metadata()["saescale.trainer_state"])
@@ -72,6 +73,8 @@ def trainer_state(out: Path):
     weights = {name: tensors[f"sae.{name}"].astype(np.float64) for name in ("w_enc", "b_enc", "w_dec", "b_dec")}
     if "batchtopk.threshold" in tensors:
         weights["threshold"] = float(tensors["batchtopk.threshold"][0])
+    if "sae.threshold" in tensors:
+        weights["thresholds"] = tensors["sae.threshold"].astype(np.float64)
     return weights, header["scale"]
 
 
@@ -84,6 +87,11 @@ def reference_forward(x, weights, scale, architecture, free_decoder=False):
     threshold.
     """
     xs = x * scale
+    if "thresholds" in weights:
+        # JumpReLU as trained (Gemma Scope): no b_dec subtracted, pre kept above its threshold.
+        pre = xs @ weights["w_enc"] + weights["b_enc"]
+        latents = np.where(pre > weights["thresholds"], pre, 0.0)
+        return latents, (latents @ weights["w_dec"] + weights["b_dec"]) / scale
     if architecture in ("topk", "jumprelu"):
         # TopK and BatchTopK follow Gao et al.: b_dec is subtracted from the input.
         pre = (xs - weights["b_dec"]) @ weights["w_enc"] + weights["b_enc"]
@@ -111,6 +119,8 @@ def reference_forward(x, weights, scale, architecture, free_decoder=False):
         (f'architecture = "topk"\nk = {K}\ntopk_decoder = "unit_norm"', "topk", False),
         # BatchTopK is saved as JumpReLU with its learned threshold, as SAELens saves its own.
         (f'architecture = "batchtopk"\nk = {K}', "jumprelu", True),
+        # JumpReLU is saved with its per-latent thresholds, raw.
+        ('architecture = "jumprelu"', "jumprelu", False),
     ],
 )
 def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture, free_decoder):
@@ -131,8 +141,11 @@ def test_saelens_loads_the_export_and_agrees(tmp_path, sae_section, architecture
     if free_decoder:
         norms = np.linalg.norm(weights["w_dec"], axis=1)
         assert norms.std() > 1e-3 * norms.mean(), "a free decoder's rows should have drifted apart in norm"
-    if architecture == "jumprelu":
+    if "threshold" in weights:
         assert weights["threshold"] > 0, "the threshold should have moved up from 0"
+    if "thresholds" in weights:
+        spread = weights["thresholds"].std() / weights["thresholds"].mean()
+        assert spread > 1e-3, "the thresholds should have moved apart from their common start"
     expected_latents, expected_reconstruction = reference_forward(x, weights, scale, architecture, free_decoder)
 
     with torch.no_grad():

@@ -261,7 +261,8 @@ fn a_k_axis_sweep_fits_per_k_and_l_of_n_k_and_recommends_at_a_target_l0() {
         assert!(result.status.success(), "{}", text(&result));
     }
 
-    let law = dir.path().join("sparsity.json");
+    // Where `saescale run` writes it, so that `recommend --l0` finds it.
+    let law = sweep.join("sparsity-fit.json");
     let result = saescale(&["fit", sweep_arg, "--sparsity", "--out", law.to_str().unwrap()], dir.path());
     assert!(result.status.success(), "{}", text(&result));
     assert!(text(&result).contains("beta_n"), "{}", text(&result));
@@ -276,6 +277,13 @@ fn a_k_axis_sweep_fits_per_k_and_l_of_n_k_and_recommends_at_a_target_l0() {
     let answer = recommend("16");
     assert!(answer.status.success(), "{}", text(&answer));
     assert!(text(&answer).contains("fit-k16.json") && text(&answer).contains("k = 16"), "{}", text(&answer));
+    // L(n, k) at the recommended size and k = 16, next to the joint law's answer.
+    let json = saescale(&["recommend", "--fit", sweep_arg, "--l0", "16", "--compute", "1e15", "--json"], dir.path());
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let x_star = json["x"]["value"].as_f64().unwrap();
+    let law_loss = json["sparsity_law_loss"]["value"].as_f64().unwrap();
+    assert!((law_loss - fitted.predict(x_star, 16.0).0).abs() < 1e-12 * law_loss, "L(n, k) at X* = {x_star}: {law_loss}");
+    assert!(text(&answer).contains("L(n, k)") && text(&answer).contains("sparsity-fit.json"), "{}", text(&answer));
     let missing = recommend("7");
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing).contains("no fit at k = 7; it has k = 8, 16, 32"), "{}", text(&missing));

@@ -202,6 +202,20 @@ fn a_batchtopk_run_resumes_exactly_after_sigkill_and_exports_as_jumprelu() {
     assert!(l0 > 2.0 && l0 < 16.0, "held-out L0 {l0} by the learned threshold, k = 8");
 }
 
+#[test]
+fn a_jumprelu_run_resumes_exactly_after_sigkill_and_exports_its_thresholds() {
+    // Its thresholds and their Adam moments are trainer state, a fifth parameter beside the four.
+    let dir = tempfile::tempdir().unwrap();
+    let text = relu_run(400).replace(r#"architecture = "relu""#, "architecture = \"jumprelu\"");
+    let out = assert_sigkill_then_resume_is_exact(dir.path(), &text);
+    let cfg = read_json(&out.join("checkpoint/sae/cfg.json"));
+    assert_eq!((cfg["architecture"].as_str(), cfg["apply_b_dec_to_input"].as_bool()), (Some("jumprelu"), Some(false)));
+    let final_metrics = read_json(&out.join("final.json"));
+    assert_eq!(final_metrics["l0_coefficient"].as_f64(), Some(1e-3));
+    let line = metrics_lines(&out).pop().unwrap();
+    assert_eq!((line["l0_coefficient"].as_f64(), line.get("auxk")), (Some(1e-3), None));
+}
+
 /// Kills a training of `text` in `dir` with SIGKILL at a random step, resumes it, and checks
 /// that it ends exactly as an uninterrupted run (weights, final.json, the log); returns its
 /// output directory.

@@ -126,9 +126,16 @@ pub fn recommend(fit: &FitResult, target: Target) -> Result<Recommendation> {
 }
 
 fn fmt_estimate(e: &Estimate) -> String {
-    match e.ci95 {
-        Some([lo, hi]) => format!("{:>14.6e}   95% CI [{lo:.4e}, {hi:.4e}]", e.value),
-        None => format!("{:>14.6e}", e.value),
+    e.to_string()
+}
+
+impl std::fmt::Display for Estimate {
+    /// The value, right-aligned in scientific notation, and its 95% interval when there is one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.ci95 {
+            Some([lo, hi]) => write!(f, "{:>14.6e}   95% CI [{lo:.4e}, {hi:.4e}]", self.value),
+            None => write!(f, "{:>14.6e}", self.value),
+        }
     }
 }
 

@@ -165,7 +165,7 @@ pub enum SweepFit {
         /// Why, from the fitter.
         reason: String,
     },
-    /// The runs have several sparsities (`[sweep] k` or `l1_coefficients`): the joint law at
+    /// The runs have several sparsities (`[sweep] k`, `l1_coefficients` or `l0_coefficients`): the joint law at
     /// each value (`fit-k<K>.json`…; no `fit.json`), and for k, L(n, k) across them.
     PerSparsity {
         /// Which axis varies.

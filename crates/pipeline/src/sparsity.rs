@@ -1,8 +1,8 @@
-//! A sweep's sparsity axis (`[sweep] k` or `l1_coefficients`): which sparsity each run has,
+//! A sweep's sparsity axis (`[sweep] k`, `l1_coefficients` or `l0_coefficients`): which sparsity each run has,
 //! the joint law L(F, S) fitted at each one, and Gao et al.'s L(n, k) fitted across k.
 //!
 //! The joint law holds at one sparsity, so a sweep whose runs have several is fitted once per
-//! value (`fit-k<K>.json`, `fit-l1x<λ>.json`), never all together. L(n, k) (docs/METHODS.md M6)
+//! value (`fit-k<K>.json`, `fit-l1x<λ>.json`, `fit-l0x<λ>.json`), never all together. L(n, k) (docs/METHODS.md M6)
 //! is fitted to the longest-trained done runs of each (F, k): in a budgets × features × k
 //! sweep, the largest budget's; in an explicit grid, the most steps.
 
@@ -27,6 +27,8 @@ pub enum SparsityAxis {
     K,
     /// `l1_coefficient` λ (relu).
     L1Coefficient,
+    /// `l0_coefficient` (jumprelu).
+    L0Coefficient,
 }
 
 impl SparsityAxis {
@@ -35,6 +37,7 @@ impl SparsityAxis {
         match architecture {
             Architecture::Relu => SparsityAxis::L1Coefficient,
             Architecture::Topk | Architecture::Batchtopk => SparsityAxis::K,
+            Architecture::Jumprelu => SparsityAxis::L0Coefficient,
         }
     }
 
@@ -43,6 +46,7 @@ impl SparsityAxis {
         match self {
             SparsityAxis::K => "k",
             SparsityAxis::L1Coefficient => "l1_coefficient",
+            SparsityAxis::L0Coefficient => "l0_coefficient",
         }
     }
 
@@ -56,6 +60,7 @@ impl SparsityAxis {
         match self {
             SparsityAxis::K => format!("fit-k{value}.json"),
             SparsityAxis::L1Coefficient => format!("fit-l1x{value}.json"),
+            SparsityAxis::L0Coefficient => format!("fit-l0x{value}.json"),
         }
     }
 }

@@ -97,8 +97,8 @@ pub struct Run {
     pub near_dead_fraction: Option<f64>,
     /// Active latents per token the run was trained with (topk, batchtopk).
     pub k: Option<usize>,
-    /// L1 coefficient λ the run was trained with (relu).
-    pub l1_coefficient: Option<f64>,
+    /// Sparsity penalty coefficient λ the run was trained with: L1 (relu) or L0 (jumprelu).
+    pub penalty_coefficient: Option<f64>,
     /// Final (held-out) fraction of variance unexplained.
     pub fvu: Option<f64>,
     /// Learning rate.

@@ -51,6 +51,8 @@ pub enum BenchArch {
         /// Mean active latents per token.
         k: usize,
     },
+    /// JumpReLU with its default L0 coefficient (the dense step, straight-through thresholds).
+    JumpRelu,
 }
 
 /// Times `steps` training steps of `step` after `warmup` untimed ones.
@@ -117,13 +119,23 @@ fn bench_spec(step: &BenchStep, steps: u64) -> RunSpec {
         BenchArch::Relu => (Architecture::Relu, None, None),
         BenchArch::TopK { k, kernel } => (Architecture::Topk, Some(k), Some(kernel)),
         BenchArch::BatchTopK { k } => (Architecture::Batchtopk, Some(k), None),
+        BenchArch::JumpRelu => (Architecture::Jumprelu, None, None),
     };
     RunSpec {
         name: Some(format!("bench-{}x{}", step.d_in, step.features)),
         seed: 0,
         precision: None,
         data: DataConfig::Synthetic(SyntheticConfig { d_in: step.d_in, ..SyntheticConfig::default() }),
-        sae: SaeSpec { architecture, features: Some(step.features), k, l1_coefficient: None, decoder_init_norm: None, topk_decoder: None },
+        sae: SaeSpec {
+            architecture,
+            features: Some(step.features),
+            k,
+            l1_coefficient: None,
+            l0_coefficient: None,
+            jumprelu_init_threshold: None,
+            decoder_init_norm: None,
+            topk_decoder: None,
+        },
         train: TrainSpec {
             steps: Some(steps),
             batch_size: step.batch_size,
@@ -133,6 +145,8 @@ fn bench_spec(step: &BenchStep, steps: u64) -> RunSpec {
             adam_epsilon: None,
             lr_decay_fraction: 0.2,
             l1_warmup_fraction: None,
+            l0_warmup_fraction: None,
+            jumprelu_bandwidth: None,
             grad_clip_norm: None,
             auxk_coefficient: None,
             auxk_k: None,
@@ -171,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn a_topk_bench_records_its_k_and_kernel() {
+    fn a_sparse_bench_records_its_architecture_k_and_kernel() {
         for kernel in [TopkKernel::Dense, TopkKernel::Sparse] {
             let result = step_throughput::<Cpu>(&small(BenchArch::TopK { k: 4, kernel }), 1, 2, &device()).unwrap();
             assert_eq!((result.architecture, result.k, result.kernel), (Architecture::Topk, Some(4), Some(kernel)));
@@ -179,6 +193,11 @@ mod tests {
         {
             let result = step_throughput::<Cpu>(&small(BenchArch::BatchTopK { k: 4 }), 1, 2, &device()).unwrap();
             assert_eq!((result.architecture, result.k, result.kernel), (Architecture::Batchtopk, Some(4), Some(TopkKernel::Dense)));
+            assert!(result.tokens_per_s > 0.0);
+        }
+        {
+            let result = step_throughput::<Cpu>(&small(BenchArch::JumpRelu), 1, 2, &device()).unwrap();
+            assert_eq!((result.architecture, result.k, result.kernel), (Architecture::Jumprelu, None, None));
             assert!(result.tokens_per_s > 0.0);
         }
         // A size the architecture cannot have is an error, not a panic.

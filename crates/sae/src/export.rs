@@ -9,7 +9,7 @@
 //!   the SAE was trained on `s·x`, so `W_enc ← s·W_enc`, `W_dec ← W_dec / s`, `b_dec ← b_dec / s`
 //!   computes the same latents from `x` and reconstructs `x` itself;
 //! - `apply_b_dec_to_input` as the architecture trained: false for Anthropic's relu recipe
-//!   (it does not subtract b_dec), true for TopK (Gao et al.'s b_pre);
+//!   and for JumpReLU (neither subtracts b_dec), true for TopK (Gao et al.'s b_pre);
 //! - a TopK SAE trained with a free decoder ranked by its row norms
 //!   ([`Sae::rank_by_decoder_norm`]) has the norms `n_i` folded in, as SAELens folds its own
 //!   (`W_enc,i ← n_i·W_enc,i`, `b_enc,i ← n_i·b_enc,i`, `W_dec,i ← W_dec,i / n_i`): plain top-k
@@ -19,7 +19,11 @@
 //!   SAELens saves its own: `architecture = "jumprelu"` with the tensor `threshold [d_sae]`
 //!   (raw, every entry θ). θ is on the scale of the ranking `n_i·pre_i`, which is the folded
 //!   pre-activation, so it is written unchanged; the normalisation scale does not move it
-//!   either, as the folded `W_enc` gives raw inputs the pre-activations of scaled ones.
+//!   either, as the folded `W_enc` gives raw inputs the pre-activations of scaled ones;
+//! - a JumpReLU SAE as `architecture = "jumprelu"` with its learned per-latent `threshold`,
+//!   raw (not SAELens's training-time `log_threshold`), on the scale of `pre` for the same
+//!   reason; its decoder rows are unit-norm and it does not subtract b_dec, so nothing else
+//!   changes.
 
 use std::path::Path;
 

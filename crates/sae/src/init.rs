@@ -51,8 +51,9 @@ pub fn init_sae<B: Backend>(
         w_dec,
         b_dec: Tensor::zeros([d_in], device),
         activation,
-        // Gao et al.'s b_pre, kept by BatchTopK (and its JumpReLU inference form).
-        apply_b_dec_to_input: !matches!(activation, Activation::Relu),
+        // Gao et al.'s b_pre, kept by BatchTopK (and its JumpReLU inference form, which is
+        // made from the trained SAE); JumpReLU trained as such has none, as Gemma Scope.
+        apply_b_dec_to_input: matches!(activation, Activation::TopK { .. } | Activation::BatchTopK { .. }),
         matmul: MatmulPrecision::F32,
         rank_by_decoder_norm: false,
         threshold: None,

@@ -13,7 +13,15 @@
 //!   reconstructs the detached residual `t = x - x̂` from the top `k_aux` pre-activations
 //!   among dead latents (`ê = z_aux·W_dec`), and is 0 when no latent is dead.
 //!
-//! TopK's gradients are those of `r·L` with `r = V / B` held constant (the batch's variance
+//! - JumpReLU (Rajamanoharan et al. 2024): `L = Σ e² / V + λ · Σ_b L0_b / B`, on TopK's
+//!   scale, with `L0_b = Σ_i H(pre_bi - θ_i)`. `f = pre·H(pre - θ)` has its true derivative
+//!   `H(pre - θ)` in `pre`; in `θ`, where the true one is 0 almost everywhere, the
+//!   straight-through pseudo-derivatives `∂f/∂θ := -(θ/ε)·K((pre - θ)/ε)` and
+//!   `∂H/∂θ := -(1/ε)·K((pre - θ)/ε)` with the rectangle kernel `K(u) = 1{|u| < 1/2}` and
+//!   bandwidth ε (their eq. 11–12; the L0 term gives `pre` no gradient). The thresholds are
+//!   stepped as `log θ`, so their gradient here is `θ · ∂L/∂θ`.
+//!
+//! TopK's and JumpReLU's gradients are those of `r·L` with `r = V / B` held constant (the batch's variance
 //! per row), so that their reconstruction part is the gradient of the per-row squared error
 //! `Σ e² / B`: the scale of the ReLU objective and of SAELens's TopK loss. Adam is blind to
 //! a constant factor except through ε, and clipping is not: with the factor, `grad_clip_norm`
@@ -22,8 +30,9 @@
 //! the metrics report.)
 //!
 //! ## Reference
-//! docs/METHODS.md §1.3 (ReLU recipe) and §1.7 (TopK, AuxK with α = 1/32); Gao et al. 2024,
-//! arXiv:2406.04093 §2.3 and App. A.2.
+//! docs/METHODS.md §1.3 (ReLU recipe), §1.7 (TopK, AuxK with α = 1/32) and §1.7c (JumpReLU);
+//! Gao et al. 2024, arXiv:2406.04093 §2.3 and App. A.2; Rajamanoharan et al. 2024,
+//! arXiv:2407.14435 §3–4.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Tensor};
@@ -53,6 +62,13 @@ pub enum Objective<B: Backend> {
         /// Full-width latents here, or the k active ones in [`crate::sparse`].
         kernel: TopkKernel,
     },
+    /// Normalised MSE plus the L0 penalty, with straight-through gradients for the thresholds.
+    JumpRelu {
+        /// λ at this step (the warmed-up value).
+        l0_coefficient: f64,
+        /// Bandwidth ε of the rectangle kernel, on the pre-activations' scale.
+        bandwidth: f64,
+    },
 }
 
 /// Gradients of the loss with respect to each parameter (same shapes as [`Sae`]'s fields).
@@ -67,6 +83,8 @@ pub struct Gradients<B: Backend> {
     pub w_dec: Tensor<B, 2>,
     /// `[d_in]`
     pub b_dec: Tensor<B, 1>,
+    /// JumpReLU's thresholds, as `log θ` (`None` for the other activations). `[features]`
+    pub log_threshold: Option<Tensor<B, 1>>,
 }
 
 /// Scalar results of one batch, as one-element tensors so that nothing waits on the device
@@ -126,7 +144,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
     let rows = x.dims()[0] as f64;
     let error = forward.reconstruction.clone() - x.clone();
 
-    let (loss, auxk, d_pre, w_dec_grad, b_dec_grad) = match objective {
+    let (loss, auxk, d_pre, w_dec_grad, b_dec_grad, log_threshold_grad) = match objective {
         Objective::Relu { l1_coefficient } => {
             let lambda = *l1_coefficient;
             let d_recon = error.mul_scalar(2.0 / rows);
@@ -138,7 +156,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
             let d_latents = sae.matmul.matmul(d_recon.clone(), sae.w_dec.clone().transpose()) + norms.mul_scalar(lambda / rows).unsqueeze();
             let d_pre = d_latents.mask_fill(forward.active.clone().bool_not(), 0.0);
             let loss = parts.mse.clone() + parts.l1.clone().mul_scalar(lambda);
-            (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
+            (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0), None)
         }
         Objective::TopK { auxk_coefficient, auxk_k, dead, .. } => {
             // r·∂(Σe²/V)/∂x̂ = 2e/B (module docs).
@@ -157,7 +175,22 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
                 }
                 None => (parts.fvu.clone(), Tensor::zeros([1], &sae.w_dec.device())),
             };
-            (loss, Some(auxk), d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0))
+            (loss, Some(auxk), d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0), None)
+        }
+        Objective::JumpRelu { l0_coefficient, bandwidth } => {
+            let threshold = sae.threshold.clone().expect("a JumpReLU SAE in training has its thresholds");
+            // The thresholds compare with `pre` itself: its decoder rows are unit-norm.
+            debug_assert!(!sae.rank_by_decoder_norm, "JumpReLU trains with rank_by_decoder_norm = false");
+            // r·∂(Σe²/V)/∂x̂ = 2e/B and r·λ·∂(Σ L0 / B) (module docs).
+            let d_recon = error.mul_scalar(2.0 / rows);
+            let l0_scale = parts.variance.clone().mul_scalar(*l0_coefficient / (rows * rows));
+            let w_dec_grad = sae.matmul.matmul(forward.latents.clone().transpose(), d_recon.clone());
+            let d_latents = sae.matmul.matmul(d_recon.clone(), sae.w_dec.clone().transpose());
+            let d_pre = d_latents.clone().mask_fill(forward.active.clone().bool_not(), 0.0);
+            let threshold_grad = straight_through_threshold_grad(&forward.pre, &threshold, d_latents, l0_scale, *bandwidth);
+            let l0 = forward.active.clone().float().sum().div_scalar(rows);
+            let loss = parts.fvu.clone() + l0.mul_scalar(*l0_coefficient);
+            (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0), Some(threshold_grad * threshold))
         }
     };
 
@@ -171,7 +204,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
     };
     StepResult {
         stats: parts.into_stats(loss, forward.active, auxk),
-        gradients: Gradients { w_enc: w_enc_grad, b_enc: b_enc_grad, w_dec: w_dec_grad, b_dec: b_dec_grad },
+        gradients: Gradients { w_enc: w_enc_grad, b_enc: b_enc_grad, w_dec: w_dec_grad, b_dec: b_dec_grad, log_threshold: log_threshold_grad },
         fired,
         min_active_ranking,
     }
@@ -207,6 +240,25 @@ impl<B: Backend> Parts<B> {
 pub fn total_variance<B: Backend>(x: Tensor<B, 2>) -> Tensor<B, 1> {
     let mean = x.clone().mean_dim(0);
     (x - mean).square().sum()
+}
+
+/// JumpReLU's straight-through gradient in the thresholds θ (module docs): over the entries
+/// whose pre-activation is within ε/2 of its threshold, `-(θ_i/ε)·Σ_b d_latents_bi` from the
+/// reconstruction and `-(l0_scale/ε)·count_i` from the L0 penalty (`l0_scale = r·λ/B`, `[1]`).
+///
+/// # Shapes
+/// `pre`, `d_latents`: `[batch, features]`; `threshold`: `[features]` → `[features]`.
+fn straight_through_threshold_grad<B: Backend>(
+    pre: &Tensor<B, 2>,
+    threshold: &Tensor<B, 1>,
+    d_latents: Tensor<B, 2>,
+    l0_scale: Tensor<B, 1>,
+    bandwidth: f64,
+) -> Tensor<B, 1> {
+    let near = (pre.clone() - threshold.clone().unsqueeze()).abs().lower_elem(bandwidth / 2.0).float();
+    let reconstruction = (d_latents * near.clone()).sum_dim(0).squeeze_dim(0) * threshold.clone();
+    let penalty = near.sum_dim(0).squeeze_dim(0) * l0_scale;
+    (reconstruction + penalty).div_scalar(-bandwidth)
 }
 
 /// The AuxK loss and its gradient contributions.
@@ -319,7 +371,7 @@ mod tests {
         let x = random_input::<Ad>(9, 6);
         let factor = match objective {
             Objective::Relu { .. } => 1.0,
-            Objective::TopK { .. } => to_vec(total_variance(x.clone().inner()))[0] / 9.0,
+            Objective::TopK { .. } | Objective::JumpRelu { .. } => to_vec(total_variance(x.clone().inner()))[0] / 9.0,
         };
         let result = loss_and_gradients(&sae, x, &objective);
         let grads = result.stats.loss.backward();
@@ -359,6 +411,42 @@ mod tests {
         let sae = ranked_by_norms(Activation::BatchTopK { k: 3 }, |i| 1.5 - 0.1 * i as f32);
         let objective = Objective::TopK { auxk_coefficient: 1.0 / 32.0, auxk_k: 2, dead: Some(dead_where(|i| i % 4 == 1)), kernel: TopkKernel::Dense };
         check_against_autodiff(sae, objective);
+    }
+
+    /// Autodiff cannot see a straight-through estimator, so it differentiates a surrogate
+    /// with the same value whose derivative in θ is the pseudo-derivative: the ramp
+    /// `clamp((pre - θ)/ε + 1/2, 0, 1)` has slope `-(1/ε)·K((pre - θ)/ε)` in θ, and
+    /// `ramp - detach(ramp)` adds it at no value.
+    #[test]
+    fn autodiff_agrees_jumprelu_through_a_ramp_surrogate() {
+        let (bandwidth, lambda, rows) = (0.6, 0.05, 9);
+        let mut sae = tracked_sae(Activation::JumpRelu, false);
+        let log_thresholds: Vec<f32> = (0..12).map(|i| (0.05 + 0.04 * i as f32).ln()).collect();
+        let log_threshold = Tensor::<Ad, 1>::from_data(TensorData::new(log_thresholds, [12]), &Default::default()).require_grad();
+        sae.threshold = Some(log_threshold.clone().exp());
+        let x = random_input::<Ad>(rows, 6);
+        let result = loss_and_gradients(&sae, x.clone(), &Objective::JumpRelu { l0_coefficient: lambda, bandwidth });
+
+        let threshold = sae.threshold.clone().unwrap().unsqueeze::<2>();
+        let pre = sae.pre_activations(sae.encoder_input(x.clone()));
+        let mask = pre.clone().greater(threshold.clone()).float();
+        let ramp = (pre.clone().detach() - threshold.clone()).div_scalar(bandwidth).add_scalar(0.5).clamp(0.0, 1.0);
+        let jump = ramp.clone() - ramp.detach();
+        let latents = pre * mask.clone() + jump.clone() * threshold.detach();
+        let l0 = (mask.clone() + jump).sum().div_scalar(rows as f64);
+        let variance = total_variance(x.clone());
+        let loss = (sae.decode(latents) - x.clone()).square().sum() / variance.clone() + l0.mul_scalar(lambda);
+        assert_close("loss", result.stats.loss.clone().inner(), loss.clone().inner(), 1.0);
+
+        let factor = to_vec(variance.inner())[0] / rows as f32;
+        let grads = loss.backward();
+        let log_threshold_grad = log_threshold.grad(&grads).unwrap();
+        assert!(to_vec(log_threshold_grad.clone()).iter().filter(|g| g.abs() > 0.0).count() >= 6, "most thresholds have pre-activations within ε/2");
+        assert_close("log_threshold", result.gradients.log_threshold.unwrap().inner(), log_threshold_grad, factor);
+        assert_close("w_enc", result.gradients.w_enc.inner(), sae.w_enc.grad(&grads).unwrap(), factor);
+        assert_close("b_enc", result.gradients.b_enc.inner(), sae.b_enc.grad(&grads).unwrap(), factor);
+        assert_close("w_dec", result.gradients.w_dec.inner(), sae.w_dec.grad(&grads).unwrap(), factor);
+        assert_close("b_dec", result.gradients.b_dec.inner(), sae.b_dec.grad(&grads).unwrap(), factor);
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! Σ g²)`, every gradient is multiplied by `min(1, max_norm / (N + 1e-6))`. burn's own
 //! `GradientClipping::Norm` clips each tensor separately, which is not the recipe.
 //!
+//! JumpReLU's thresholds are the fifth parameter: stored raw (what the forward pass and
+//! SAELens's file use), stepped as `log θ` (Rajamanoharan et al.'s and SAELens's
+//! parametrisation: θ stays positive, and Adam's steps are relative to its size, so they mean
+//! the same whatever the data's scale).
+//!
 //! Both are written on plain tensors so that the moments are ordinary tensors a checkpoint
 //! stores and restores bit for bit, and so that the clip coefficient never leaves the device.
 //! On the CPU backend the Adam update runs as one pass over host memory instead
@@ -50,16 +55,20 @@ impl<B: Backend> Gradients<B> {
             b_enc: sae.b_enc.zeros_like(),
             w_dec: sae.w_dec.zeros_like(),
             b_dec: sae.b_dec.zeros_like(),
+            log_threshold: sae.threshold.as_ref().map(Tensor::zeros_like),
         }
     }
 
-    /// `√(Σ g²)` over all four tensors. `[1]`
+    /// `√(Σ g²)` over all tensors. `[1]`
     pub fn global_norm(&self) -> Tensor<B, 1> {
-        (self.w_enc.clone().square().sum()
+        let squares = self.w_enc.clone().square().sum()
             + self.b_enc.clone().square().sum()
             + self.w_dec.clone().square().sum()
-            + self.b_dec.clone().square().sum())
-        .sqrt()
+            + self.b_dec.clone().square().sum();
+        match &self.log_threshold {
+            Some(g) => (squares + g.clone().square().sum()).sqrt(),
+            None => squares.sqrt(),
+        }
     }
 
     /// Scales all gradients so that their global norm is at most `max_norm`; returns the
@@ -71,6 +80,7 @@ impl<B: Backend> Gradients<B> {
             w_enc: self.w_enc * coefficient.clone().unsqueeze(),
             b_enc: self.b_enc * coefficient.clone(),
             w_dec: self.w_dec * coefficient.clone().unsqueeze(),
+            log_threshold: self.log_threshold.map(|g| g * coefficient.clone()),
             b_dec: self.b_dec * coefficient,
         };
         (clipped, norm)
@@ -93,6 +103,13 @@ impl<B: Backend> Adam<B> {
         update.apply(&mut sae.b_enc, gradients.b_enc, &mut self.m.b_enc, &mut self.v.b_enc);
         update.apply(&mut sae.w_dec, gradients.w_dec, &mut self.m.w_dec, &mut self.v.w_dec);
         update.apply(&mut sae.b_dec, gradients.b_dec, &mut self.m.b_dec, &mut self.v.b_dec);
+        if let (Some(g), Some(threshold), Some(m), Some(v)) =
+            (gradients.log_threshold, &mut sae.threshold, &mut self.m.log_threshold, &mut self.v.log_threshold)
+        {
+            let mut log_threshold = threshold.clone().log();
+            update.apply(&mut log_threshold, g, m, v);
+            *threshold = log_threshold.exp();
+        }
     }
 }
 
@@ -193,6 +210,7 @@ mod tests {
             b_enc: tensor1(&[0.0]),
             w_dec: tensor2(&[[4.0 * scale]]),
             b_dec: tensor1(&[0.0]),
+            log_threshold: None,
         }
     }
 
@@ -235,6 +253,31 @@ mod tests {
         assert!((to_vec(sae.w_enc.clone())[0] - 0.8).abs() < 1e-6);
         // A zero gradient leaves a parameter with zero moments unchanged.
         assert_eq!(to_vec(sae.b_enc), vec![0.0]);
+    }
+
+    #[test]
+    fn thresholds_step_in_log_space_and_count_in_the_global_norm() {
+        let mut sae = Sae::<Cpu> {
+            w_enc: tensor2(&[[1.0]]),
+            b_enc: tensor1(&[0.0]),
+            w_dec: tensor2(&[[1.0]]),
+            b_dec: tensor1(&[0.0]),
+            activation: Activation::JumpRelu,
+            apply_b_dec_to_input: false,
+            matmul: crate::MatmulPrecision::F32,
+            rank_by_decoder_norm: false,
+            threshold: Some(tensor1(&[0.5, 2.0])),
+        };
+        let mut gradients = Gradients::zeros_like(&sae);
+        gradients.log_threshold = Some(tensor1(&[0.0, -12.0]));
+        gradients.w_enc = tensor2(&[[5.0]]);
+        assert_eq!(to_vec(gradients.global_norm()), vec![13.0]);
+        let mut adam = Adam::new(AdamConfig { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, &sae);
+        adam.step(&mut sae, gradients, 0.1, 1);
+        // The first step moves log θ by lr against its gradient's sign: θ·e^0.1 for the
+        // second threshold, the first (zero gradient) unchanged.
+        let threshold = to_vec(sae.threshold.unwrap());
+        assert!((threshold[0] - 0.5).abs() < 1e-6 && (threshold[1] - 2.0 * 0.1f32.exp()).abs() < 1e-5, "{threshold:?}");
     }
 
     /// The CPU backend's one-pass update gives the tensor update's bits (Autodiff<Flex> is

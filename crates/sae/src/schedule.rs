@@ -4,7 +4,7 @@
 //! - lr: constant, then decays linearly to zero over the last `decay_fraction` of steps:
 //!   `lr_t = lr · min(1, (total - t) / (decay_fraction · total))`. The last step still
 //!   moves (`lr / (decay_fraction · total)`), so no step is wasted.
-//! - λ: starts at 0 and rises linearly to its final value over the first `warmup_fraction`:
+//! - λ (relu's L1 coefficient, jumprelu's L0 coefficient): starts at 0 and rises linearly to its final value over the first `warmup_fraction`:
 //!   `λ_t = λ · min(1, t / (warmup_fraction · total))`.
 //!
 //! ## Reference
@@ -19,8 +19,8 @@ pub fn lr_factor(step: u64, total: u64, decay_fraction: f64) -> f64 {
     ((total - step.min(total)) as f64 / decay_steps).min(1.0)
 }
 
-/// Multiplier of the final L1 coefficient at `step` of `total`.
-pub fn l1_factor(step: u64, total: u64, warmup_fraction: f64) -> f64 {
+/// Multiplier of a warmed-up coefficient (relu's L1, jumprelu's L0) at `step` of `total`.
+pub fn warmup_factor(step: u64, total: u64, warmup_fraction: f64) -> f64 {
     let warmup_steps = warmup_fraction * total as f64;
     if warmup_steps <= 0.0 {
         return 1.0;
@@ -50,10 +50,10 @@ mod tests {
 
     #[test]
     fn l1_warms_up_linearly_over_the_first_five_percent() {
-        assert_eq!(l1_factor(0, 1000, 0.05), 0.0);
-        assert_eq!(l1_factor(25, 1000, 0.05), 0.5);
-        assert_eq!(l1_factor(50, 1000, 0.05), 1.0);
-        assert_eq!(l1_factor(999, 1000, 0.05), 1.0);
-        assert_eq!(l1_factor(0, 1000, 0.0), 1.0);
+        assert_eq!(warmup_factor(0, 1000, 0.05), 0.0);
+        assert_eq!(warmup_factor(25, 1000, 0.05), 0.5);
+        assert_eq!(warmup_factor(50, 1000, 0.05), 1.0);
+        assert_eq!(warmup_factor(999, 1000, 0.05), 1.0);
+        assert_eq!(warmup_factor(0, 1000, 0.0), 1.0);
     }
 }

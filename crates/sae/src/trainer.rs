@@ -15,6 +15,10 @@
 //!    this batch, `θ ← θ + η·(min − θ)` (SAELens's `topk_threshold`, η =
 //!    `train.batchtopk_threshold_lr`); evaluation and export use the JumpReLU form with θ.
 //!
+//! JumpReLU steps with the L0 coefficient warmed up as relu's λ, straight-through gradients
+//! for its per-latent thresholds (a fifth parameter, stepped by Adam as `log θ`, clipped with
+//! the others), and unit-norm decoder rows (steps 4 and 7), as Gemma Scope trains it.
+//!
 //! BatchTopK steps as TopK (same loss, AuxK and decoder handling) with the whole batch's
 //! `k·batch` largest latents kept ([`Activation::BatchTopK`]), on the dense kernel: the sparse
 //! one keeps exactly `k` latents in every row.
@@ -37,7 +41,7 @@ use crate::loss::{batch_stats, loss_and_gradients, project_out_parallel, Objecti
 use crate::model::{Activation, Sae};
 use crate::optim::{Adam, AdamConfig};
 use crate::precision::MatmulPrecision;
-use crate::schedule::{l1_factor, lr_factor};
+use crate::schedule::{lr_factor, warmup_factor};
 use crate::tensors::{HostTensor, TensorFile};
 use crate::{Error, Result};
 
@@ -47,6 +51,9 @@ const STATE_KEY: &str = "saescale.trainer_state";
 const STATE_VERSION: u32 = 1;
 /// Tensor of BatchTopK's threshold in the trainer-state file (batchtopk runs only).
 const THRESHOLD_KEY: &str = "batchtopk.threshold";
+/// Tensor of JumpReLU's per-latent thresholds (raw θ) in the trainer-state file; Adam's
+/// moments of `log θ` are `adam.m.log_threshold` and `adam.v.log_threshold`.
+const JUMPRELU_THRESHOLD_KEY: &str = "sae.threshold";
 
 /// Values read back from the device after a step.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,12 +76,14 @@ pub struct StepReading {
     pub lr: f64,
     /// λ of the step (relu).
     pub l1_coefficient: Option<f64>,
+    /// L0 coefficient of the step (jumprelu).
+    pub l0_coefficient: Option<f64>,
 }
 
 /// Held-out evaluation results.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Evaluation {
-    /// Objective with the final λ (relu) or the FVU (topk).
+    /// Objective with the final λ (relu, jumprelu) or the FVU (topk, batchtopk).
     pub loss: f64,
     /// Mean squared reconstruction error per row.
     pub mse: f64,
@@ -117,8 +126,8 @@ pub struct Trainer<B: Backend> {
     /// Reused host buffer for one batch, `[batch_size, d_in]`.
     batch: Vec<f32>,
     /// BatchTopK's inference threshold θ on the ranking's scale, from 0 (as SAELens); `None`
-    /// for other architectures. `[1]`
-    threshold: Option<Tensor<B, 1>>,
+    /// for other architectures (JumpReLU's thresholds are the SAE's own). `[1]`
+    batchtopk_threshold: Option<Tensor<B, 1>>,
 }
 
 impl<B: Backend> Trainer<B> {
@@ -131,7 +140,10 @@ impl<B: Backend> Trainer<B> {
         let spec = spec.clone().resolve()?;
         let mut sample = open(&spec.data, Split::Train)?;
         let scale = scale_for(sample.as_mut(), spec.train.normalization_rows)?;
-        let sae = init_sae::<B>(spec.d_in(), spec.features(), activation(&spec), decoder_init_norm(&spec), spec.seed, device);
+        let mut sae = init_sae::<B>(spec.d_in(), spec.features(), activation(&spec), decoder_init_norm(&spec), spec.seed, device);
+        if let Some(initial) = spec.sae.jumprelu_init_threshold {
+            sae.threshold = Some(Tensor::full([spec.features()], initial, device));
+        }
         Self::assemble(spec, device, sae, scale)
     }
 
@@ -146,8 +158,8 @@ impl<B: Backend> Trainer<B> {
         let dead = DeadLatents::new(spec.features(), train.dead_window_tokens, device);
         let source = open(&spec.data, Split::Train)?;
         let batch = vec![0f32; train.batch_size * spec.d_in()];
-        let threshold = (spec.sae.architecture == Architecture::Batchtopk).then(|| Tensor::zeros([1], device));
-        Ok(Trainer { device: device.clone(), sae, adam, dead, source, step: 0, scale, elapsed_before_s: 0.0, batch, threshold, spec })
+        let batchtopk_threshold = (spec.sae.architecture == Architecture::Batchtopk).then(|| Tensor::zeros([1], device));
+        Ok(Trainer { device: device.clone(), sae, adam, dead, source, step: 0, scale, elapsed_before_s: 0.0, batch, batchtopk_threshold, spec })
     }
 
     /// Restores the trainer saved by [`Trainer::save`] at `path`.
@@ -176,10 +188,14 @@ impl<B: Backend> Trainer<B> {
             w_dec: file.float(path, "sae.w_dec", [f, d], device)?,
             b_dec: file.float(path, "sae.b_dec", [d], device)?,
             activation: activation(&spec),
-            apply_b_dec_to_input: spec.sae.architecture != Architecture::Relu,
+            // As init_sae: Gao et al.'s b_pre for the architectures that keep k.
+            apply_b_dec_to_input: spec.sae.architecture.keeps_k(),
             matmul: MatmulPrecision::F32,
             rank_by_decoder_norm: false,
-            threshold: None,
+            threshold: match spec.sae.architecture {
+                Architecture::Jumprelu => Some(file.float(path, JUMPRELU_THRESHOLD_KEY, [f], device)?),
+                _ => None,
+            },
         };
         let mut trainer = Self::assemble(spec, device, sae, header.scale)?;
         for (prefix, moments) in [("adam.m", &mut trainer.adam.m), ("adam.v", &mut trainer.adam.v)] {
@@ -187,10 +203,13 @@ impl<B: Backend> Trainer<B> {
             moments.b_enc = file.float(path, &format!("{prefix}.b_enc"), [f], device)?;
             moments.w_dec = file.float(path, &format!("{prefix}.w_dec"), [f, d], device)?;
             moments.b_dec = file.float(path, &format!("{prefix}.b_dec"), [d], device)?;
+            if moments.log_threshold.is_some() {
+                moments.log_threshold = Some(file.float(path, &format!("{prefix}.log_threshold"), [f], device)?);
+            }
         }
         trainer.dead = DeadLatents::restore(file.int(path, "dead.since_fired", [f], device)?, trainer.dead.window);
-        if trainer.threshold.is_some() {
-            trainer.threshold = Some(file.float(path, THRESHOLD_KEY, [1], device)?);
+        if trainer.batchtopk_threshold.is_some() {
+            trainer.batchtopk_threshold = Some(file.float(path, THRESHOLD_KEY, [1], device)?);
         }
         trainer.source.seek(header.cursor)?;
         trainer.step = header.step;
@@ -215,9 +234,15 @@ impl<B: Backend> Trainer<B> {
             file.insert_float(&format!("{prefix}.b_enc"), moments.b_enc.clone());
             file.insert_float(&format!("{prefix}.w_dec"), moments.w_dec.clone());
             file.insert_float(&format!("{prefix}.b_dec"), moments.b_dec.clone());
+            if let Some(log_threshold) = &moments.log_threshold {
+                file.insert_float(&format!("{prefix}.log_threshold"), log_threshold.clone());
+            }
+        }
+        if let Some(threshold) = &sae.threshold {
+            file.insert_float(JUMPRELU_THRESHOLD_KEY, threshold.clone());
         }
         file.tensors.insert("dead.since_fired".into(), HostTensor::from_int(self.dead.since_fired.clone()));
-        if let Some(threshold) = &self.threshold {
+        if let Some(threshold) = &self.batchtopk_threshold {
             file.insert_float(THRESHOLD_KEY, threshold.clone());
         }
         let header = StateHeader {
@@ -257,7 +282,12 @@ impl<B: Backend> Trainer<B> {
             .spec
             .sae
             .l1_coefficient
-            .map(|l1| l1 * l1_factor(self.step, total, train.l1_warmup_fraction.unwrap_or_default()));
+            .map(|l1| l1 * warmup_factor(self.step, total, train.l1_warmup_fraction.unwrap_or_default()));
+        let l0_coefficient = self
+            .spec
+            .sae
+            .l0_coefficient
+            .map(|l0| l0 * warmup_factor(self.step, total, train.l0_warmup_fraction.unwrap_or_default()));
         let unit_decoder = keeps_unit_decoder(&self.spec);
         let clip = train.grad_clip_norm.unwrap_or_default();
         let objective = match self.spec.sae.architecture {
@@ -269,10 +299,14 @@ impl<B: Backend> Trainer<B> {
                 // resolve() sets batchtopk's to dense.
                 kernel: train.topk_kernel.unwrap_or(TopkKernel::Sparse),
             },
+            Architecture::Jumprelu => Objective::JumpRelu {
+                l0_coefficient: l0_coefficient.unwrap_or_default(),
+                bandwidth: train.jumprelu_bandwidth.unwrap_or_default(),
+            },
         };
 
         let result = loss_and_gradients(&self.sae, x, &objective);
-        if let (Some(threshold), Some(min_active)) = (&mut self.threshold, result.min_active_ranking) {
+        if let (Some(threshold), Some(min_active)) = (&mut self.batchtopk_threshold, result.min_active_ranking) {
             // No latent active in the whole batch leaves θ where it was (min is then f32::MAX).
             let any_active = result.fired.clone().any().float();
             let rate = train.batchtopk_threshold_lr.unwrap_or_default();
@@ -306,6 +340,7 @@ impl<B: Backend> Trainer<B> {
             auxk: stats.auxk.map(scalar),
             lr,
             l1_coefficient,
+            l0_coefficient,
         };
         if !reading.loss.is_finite() {
             return Err(Error::Diverged { step: self.step, loss: reading.loss });
@@ -359,6 +394,7 @@ impl<B: Backend> Trainer<B> {
         let loss = match self.spec.sae.architecture {
             Architecture::Relu => mse + l1_coefficient * l1 / n,
             Architecture::Topk | Architecture::Batchtopk => fvu,
+            Architecture::Jumprelu => fvu + self.spec.sae.l0_coefficient.unwrap_or(0.0) * l0 / n,
         };
         Ok(Evaluation { loss, mse, fvu, l1: l1 / n, l0: l0 / n, rows: rows as u64, firing_rows })
     }
@@ -388,7 +424,7 @@ impl<B: Backend> Trainer<B> {
     /// trained.
     pub fn inference_sae(&self) -> Sae<B> {
         let mut sae = self.sae.clone();
-        if let Some(threshold) = &self.threshold {
+        if let Some(threshold) = &self.batchtopk_threshold {
             sae.activation = Activation::JumpRelu;
             sae.threshold = Some(threshold.clone().expand([sae.features()]));
         }
@@ -427,13 +463,14 @@ fn activation(spec: &RunSpec) -> Activation {
         Architecture::Relu => Activation::Relu,
         Architecture::Topk => Activation::TopK { k: spec.sae.k.unwrap_or(1) },
         Architecture::Batchtopk => Activation::BatchTopK { k: spec.sae.k.unwrap_or(1) },
+        Architecture::Jumprelu => Activation::JumpRelu,
     }
 }
 
-/// Whether the decoder rows are held at unit norm: topk's or batchtopk's with
-/// `topk_decoder = "unit_norm"` (resolve() refuses the key for relu).
+/// Whether the decoder rows are held at unit norm: jumprelu's, and topk's or batchtopk's with
+/// `topk_decoder = "unit_norm"` (resolve() refuses the key for the others).
 fn keeps_unit_decoder(spec: &RunSpec) -> bool {
-    spec.sae.topk_decoder == Some(TopkDecoder::UnitNorm)
+    spec.sae.architecture == Architecture::Jumprelu || spec.sae.topk_decoder == Some(TopkDecoder::UnitNorm)
 }
 
 /// Initial decoder row norm: 1 for unit-norm rows, else the spec's.

@@ -1,6 +1,6 @@
 //! The point of an SAE on superposition data: its decoder finds the ground-truth directions.
 //!
-//! Trains small ReLU and BatchTopK SAEs on the synthetic source through the public `train`
+//! Trains small ReLU, BatchTopK and JumpReLU SAEs on the synthetic source through the public `train`
 //! entry point and compares the exported decoder rows with the source's directions.
 
 use std::path::Path;
@@ -118,6 +118,18 @@ fn batch_topk_recovers_them_and_its_threshold_keeps_about_k_per_row() {
     // Held-out latents come from the learned threshold (the exported JumpReLU form), not from
     // a batch's top-k: it keeps about k per row only if it was learned right.
     assert!((l0 - 4.0).abs() < 0.5, "held-out L0 {l0} by the threshold, k = 4 (measured 4.01)");
+}
+
+#[test]
+fn jump_relu_recovers_them_and_its_penalty_keeps_a_few_per_row() {
+    // λ = 1e-3 of FVU per active latent: a true feature (about 1/4 of a row's variance here)
+    // is worth its latent, a spurious one is not, so L0 settles near the data's 4 per row.
+    let sae = format!("architecture = \"jumprelu\"\nfeatures = {}", 2 * TRUE_FEATURES);
+    let (cosines, metrics) = best_cosines(&sae);
+    let (l0, fvu) = (metrics.l0.unwrap(), metrics.fvu.unwrap());
+    eprintln!("jumprelu F = {}: best cosines {cosines:.3?}, held-out L0 {l0:.3}, FVU {fvu:.4}", 2 * TRUE_FEATURES);
+    assert!(mean(&cosines) > 0.9, "mean best cosine {} ≤ 0.9: {cosines:.3?}", mean(&cosines));
+    assert!(l0 > 2.0 && l0 < 8.0, "held-out L0 {l0}: the penalty's equilibrium should be near the data's 4 per row");
 }
 
 fn provenance() -> Provenance {

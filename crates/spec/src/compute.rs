@@ -10,7 +10,7 @@
 //!
 //! What a run's compute is *counted as* ([`flops_per_token`], the convention budgets, steps
 //! and fits use) is decided per architecture, and today it is `12·d·F` for every one.
-//! BatchTopK's step is the dense one, so that is also what it executes. TopK
+//! BatchTopK's and JumpReLU's steps are the dense one, so that is also what they execute. TopK
 //! is counted as the dense step even though its sparse kernel (`train.topk_kernel =
 //! "sparse"`) executes only the encoder product densely, about `2·d·F + O(k·d)` FLOP per
 //! token. Keeping the dense count puts relu and topk sweeps on one compute axis, and keeps the
@@ -37,6 +37,9 @@ pub fn flops_per_token(architecture: Architecture, d_in: usize, features: usize)
         Architecture::Topk => dense_flops_per_token(d_in, features),
         // Its step is dense (train.topk_kernel = "dense"), as its sweeps are counted.
         Architecture::Batchtopk => dense_flops_per_token(d_in, features),
+        // Its step is dense too: every latent above its threshold is kept, with the
+        // straight-through terms elementwise.
+        Architecture::Jumprelu => dense_flops_per_token(d_in, features),
     }
 }
 

@@ -49,6 +49,9 @@ pub struct StepMetrics {
     /// L1 coefficient λ used by this step (relu only; `null` for topk).
     #[serde(default)]
     pub l1_coefficient: Option<f64>,
+    /// L0 coefficient used by this step (jumprelu only; left out for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l0_coefficient: Option<f64>,
     /// AuxK loss (topk only; left out for relu).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auxk: Option<f64>,
@@ -64,7 +67,7 @@ pub struct StepMetrics {
 /// The trainer writes it last, so its presence marks a finished run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct FinalMetrics {
-    /// Training objective on held-out rows with the final λ (relu), or the FVU (topk).
+    /// Training objective on held-out rows with the final λ (relu, jumprelu), or the FVU (topk).
     #[serde(default)]
     pub loss: Option<f64>,
     /// Mean over held-out rows of `‖x - x̂‖²` (normalised units).
@@ -85,6 +88,9 @@ pub struct FinalMetrics {
     /// Final L1 coefficient (relu only; `null` for topk).
     #[serde(default)]
     pub l1_coefficient: Option<f64>,
+    /// Final L0 coefficient (jumprelu only; left out for the others).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l0_coefficient: Option<f64>,
     /// Mean training throughput over the whole run.
     #[serde(default)]
     pub tokens_per_s: Option<f64>,

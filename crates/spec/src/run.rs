@@ -26,6 +26,19 @@
 //!   (`BatchTopKTrainingSAE`): topk's defaults, with the `k·batch` largest latents of each
 //!   batch kept, on the dense kernel; the inference threshold is an exponential moving average
 //!   (rate 0.01, SAELens's) of the smallest kept activation of each batch, from 0.
+//! - `jumprelu`: Rajamanoharan et al. 2024, arXiv:2407.14435, with Gemma Scope's settings
+//!   (Lieberum et al. 2024, arXiv:2408.05147; docs/METHODS.md §1.7c): per-latent thresholds
+//!   learned through straight-through estimators with a rectangle kernel, stepped as
+//!   `log θ`; bandwidth ε and initial thresholds θ₀ both 0.001 on activations of unit mean
+//!   squared norm, i.e. `0.001·√d_in` on saescale's scale (E‖x‖ = √d_in); an L0 penalty whose
+//!   coefficient rises linearly from 0 (over the first 5% of steps: Gemma Scope's 10,000 steps
+//!   are all of a short sweep run); unit-norm decoder rows (gradient parallel to each row
+//!   removed, rows renormalised after each step), no b_dec subtracted from the input. The
+//!   loss is on TopK's FVU scale, `Σe²/V + λ·L0`, so λ is the FVU a latent must save per
+//!   token to be worth firing, whatever the data's scale; Gemma Scope sweeps λ per layer and
+//!   publishes no default, and saescale's `λ = 1e-3` is its own. The lr is topk's
+//!   `2e-4/√(F/2^14)` (Gemma Scope: 7e-5 at F ≥ 2^14, in runs of hundreds of thousands of
+//!   steps).
 
 use serde::{Deserialize, Serialize};
 
@@ -75,11 +88,15 @@ pub enum Architecture {
     /// (Bussmann et al. 2024, arXiv:2412.06410); a threshold learned meanwhile replaces the
     /// batch's top-k after training (a JumpReLU SAE with one threshold).
     Batchtopk,
+    /// JumpReLU latents `pre_i·H(pre_i - θ_i)` with per-latent thresholds learned through
+    /// straight-through estimators, and an L0 penalty (Rajamanoharan et al. 2024,
+    /// arXiv:2407.14435; Gemma Scope).
+    Jumprelu,
 }
 
 impl Architecture {
     /// Every architecture, in the order the docs list them.
-    pub const ALL: [Architecture; 3] = [Architecture::Relu, Architecture::Topk, Architecture::Batchtopk];
+    pub const ALL: [Architecture; 4] = [Architecture::Relu, Architecture::Topk, Architecture::Batchtopk, Architecture::Jumprelu];
 
     /// The name a run file (and the results table) uses for it.
     pub fn as_str(self) -> &'static str {
@@ -87,7 +104,14 @@ impl Architecture {
             Architecture::Relu => "relu",
             Architecture::Topk => "topk",
             Architecture::Batchtopk => "batchtopk",
+            Architecture::Jumprelu => "jumprelu",
         }
+    }
+
+    /// Whether it keeps a fixed number `k` of latents (per row or per batch): topk and
+    /// batchtopk, whose `sae.k` is required and whose AuxK loss and decoder options apply.
+    pub fn keeps_k(self) -> bool {
+        matches!(self, Architecture::Topk | Architecture::Batchtopk)
     }
 }
 
@@ -152,7 +176,7 @@ impl Precision {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SaeSpec {
-    /// `relu`, `topk` or `batchtopk`.
+    /// `relu`, `topk`, `batchtopk` or `jumprelu`.
     pub architecture: Architecture,
     /// Number of latents F (`d_sae` in SAELens). Required in a run file; a sweep's `[run]`
     /// template leaves it out, as `[sweep]` sets it for each run.
@@ -165,8 +189,17 @@ pub struct SaeSpec {
     /// Final L1 coefficient λ (relu only; default 5).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l1_coefficient: Option<f64>,
+    /// Final L0 coefficient λ (jumprelu only; default 1e-3): the FVU a latent must save per
+    /// token to be worth firing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l0_coefficient: Option<f64>,
+    /// Every latent's threshold θ₀ at initialisation, on saescale's scale (jumprelu only;
+    /// default `0.001·√d_in`, Gemma Scope's 0.001 at unit mean squared norm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jumprelu_init_threshold: Option<f64>,
     /// L2 norm of each decoder row at initialisation (default 0.1 for relu, 1 for topk; for
-    /// topk only with `topk_decoder = "free"`, as unit-norm rows start at norm 1).
+    /// topk only with `topk_decoder = "free"`, as unit-norm rows start at norm 1; not for
+    /// jumprelu, whose rows are unit-norm).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decoder_init_norm: Option<f64>,
     /// How a TopK or BatchTopK decoder's rows are held: `"free"` (the default) or
@@ -204,6 +237,14 @@ pub struct TrainSpec {
     /// Fraction of steps at the start over which λ rises linearly from 0 (relu only; 0.05).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub l1_warmup_fraction: Option<f64>,
+    /// Fraction of steps at the start over which the L0 coefficient rises linearly from 0
+    /// (jumprelu only; 0.05).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub l0_warmup_fraction: Option<f64>,
+    /// Bandwidth ε of the straight-through estimators' rectangle kernel, on saescale's scale
+    /// (jumprelu only; default `0.001·√d_in`, Gemma Scope's 0.001 at unit mean squared norm).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jumprelu_bandwidth: Option<f64>,
     /// Clip the global norm of the gradient of the per-row squared error (TopK's normalised
     /// loss is rescaled to it) to this value; 0 disables (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -294,6 +335,11 @@ mod defaults {
     }
 }
 
+/// TopK's default peak lr, `2e-4/√(F/2^14)` (EleutherAI's sparsify), also jumprelu's.
+fn topk_lr(features: usize) -> f64 {
+    2e-4 / (features as f64 / 16384.0).sqrt()
+}
+
 impl RunSpec {
     /// Parses a run file.
     ///
@@ -341,37 +387,17 @@ impl RunSpec {
         if self.train.steps.is_none() {
             return Err(Error::invalid("train.steps", "is required: the number of optimiser steps"));
         }
-        match self.sae.architecture {
+        self.refuse_keys_of_other_architectures()?;
+        let architecture = self.sae.architecture;
+        match architecture {
             Architecture::Relu => {
-                for (key, set) in [
-                    ("sae.k", self.sae.k.is_some()),
-                    ("train.auxk_coefficient", self.train.auxk_coefficient.is_some()),
-                    ("train.auxk_k", self.train.auxk_k.is_some()),
-                    ("train.topk_kernel", self.train.topk_kernel.is_some()),
-                    ("sae.topk_decoder", self.sae.topk_decoder.is_some()),
-                ] {
-                    if set {
-                        return Err(Error::invalid(key, "applies to architecture = \"topk\" or \"batchtopk\" only"));
-                    }
-                }
-                if self.train.batchtopk_threshold_lr.is_some() {
-                    return Err(Error::invalid("train.batchtopk_threshold_lr", "applies to architecture = \"batchtopk\" only"));
-                }
                 self.sae.l1_coefficient.get_or_insert(5.0);
                 self.sae.decoder_init_norm.get_or_insert(0.1);
                 self.train.lr.get_or_insert(5e-5);
                 self.train.l1_warmup_fraction.get_or_insert(0.05);
             }
             Architecture::Topk | Architecture::Batchtopk => {
-                let name = self.sae.architecture.as_str();
-                for (key, set) in [
-                    ("sae.l1_coefficient", self.sae.l1_coefficient.is_some()),
-                    ("train.l1_warmup_fraction", self.train.l1_warmup_fraction.is_some()),
-                ] {
-                    if set {
-                        return Err(Error::invalid(key, "applies to architecture = \"relu\" only"));
-                    }
-                }
+                let name = architecture.as_str();
                 match self.sae.topk_decoder.get_or_insert(TopkDecoder::Free) {
                     TopkDecoder::Free => {
                         self.sae.decoder_init_norm.get_or_insert(1.0);
@@ -391,13 +417,10 @@ impl RunSpec {
                     }
                     Some(_) => {}
                 }
-                self.train.lr.get_or_insert(2e-4 / (features as f64 / 16384.0).sqrt());
+                self.train.lr.get_or_insert(topk_lr(features));
                 self.train.auxk_coefficient.get_or_insert(1.0 / 32.0);
                 self.train.auxk_k.get_or_insert((d_in / 2).clamp(1, features));
-                if self.sae.architecture == Architecture::Topk {
-                    if self.train.batchtopk_threshold_lr.is_some() {
-                        return Err(Error::invalid("train.batchtopk_threshold_lr", "applies to architecture = \"batchtopk\" only"));
-                    }
+                if architecture == Architecture::Topk {
                     self.train.topk_kernel.get_or_insert(TopkKernel::Sparse);
                 } else {
                     // The sparse kernel keeps exactly k latents in every row; BatchTopK's
@@ -412,6 +435,15 @@ impl RunSpec {
                     self.train.batchtopk_threshold_lr.get_or_insert(0.01);
                 }
             }
+            Architecture::Jumprelu => {
+                // Gemma Scope's 0.001 at unit mean squared norm, on inputs √d_in times larger.
+                let gemma_scope_unit = 0.001 * (d_in as f64).sqrt();
+                self.sae.l0_coefficient.get_or_insert(1e-3);
+                self.sae.jumprelu_init_threshold.get_or_insert(gemma_scope_unit);
+                self.train.jumprelu_bandwidth.get_or_insert(gemma_scope_unit);
+                self.train.l0_warmup_fraction.get_or_insert(0.05);
+                self.train.lr.get_or_insert(topk_lr(features));
+            }
         }
         // One scale for every architecture's gradient (the per-row squared error), so one
         // clip and one ε: SAELens's trainer's and PyTorch's.
@@ -419,6 +451,41 @@ impl RunSpec {
         self.train.grad_clip_norm.get_or_insert(1.0);
         self.check_ranges()?;
         Ok(self)
+    }
+
+    /// Refuses a key written for an architecture it does not apply to, naming the key and
+    /// the architectures it does apply to.
+    fn refuse_keys_of_other_architectures(&self) -> Result<()> {
+        use Architecture::{Batchtopk, Jumprelu, Relu, Topk};
+        let (sae, train) = (&self.sae, &self.train);
+        let keys: [(&str, bool, &[Architecture]); 13] = [
+            ("sae.k", sae.k.is_some(), &[Topk, Batchtopk]),
+            ("sae.l1_coefficient", sae.l1_coefficient.is_some(), &[Relu]),
+            ("sae.l0_coefficient", sae.l0_coefficient.is_some(), &[Jumprelu]),
+            ("sae.jumprelu_init_threshold", sae.jumprelu_init_threshold.is_some(), &[Jumprelu]),
+            ("sae.topk_decoder", sae.topk_decoder.is_some(), &[Topk, Batchtopk]),
+            ("sae.decoder_init_norm", sae.decoder_init_norm.is_some(), &[Relu, Topk, Batchtopk]),
+            ("train.l1_warmup_fraction", train.l1_warmup_fraction.is_some(), &[Relu]),
+            ("train.l0_warmup_fraction", train.l0_warmup_fraction.is_some(), &[Jumprelu]),
+            ("train.jumprelu_bandwidth", train.jumprelu_bandwidth.is_some(), &[Jumprelu]),
+            ("train.auxk_coefficient", train.auxk_coefficient.is_some(), &[Topk, Batchtopk]),
+            ("train.auxk_k", train.auxk_k.is_some(), &[Topk, Batchtopk]),
+            ("train.topk_kernel", train.topk_kernel.is_some(), &[Topk, Batchtopk]),
+            ("train.batchtopk_threshold_lr", train.batchtopk_threshold_lr.is_some(), &[Batchtopk]),
+        ];
+        let architecture = self.sae.architecture;
+        match keys.iter().find(|(_, set, applies)| *set && !applies.contains(&architecture)) {
+            Some((key, _, applies)) => {
+                let names: Vec<String> = applies.iter().map(|a| format!("\"{}\"", a.as_str())).collect();
+                let unit_norm = if architecture == Jumprelu && *key == "sae.decoder_init_norm" {
+                    ": jumprelu's decoder rows are unit-norm"
+                } else {
+                    ""
+                };
+                Err(Error::invalid(*key, format!("applies to architecture = {} only{unit_norm}", names.join(" or "))))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Range checks on a spec whose defaults are filled.
@@ -446,6 +513,10 @@ impl RunSpec {
         let count = |key: &str, v: u64| if v == 0 { Err(Error::invalid(key, "must be a positive integer")) } else { Ok(()) };
 
         non_negative("sae.l1_coefficient", sae.l1_coefficient)?;
+        non_negative("sae.l0_coefficient", sae.l0_coefficient)?;
+        positive("sae.jumprelu_init_threshold", sae.jumprelu_init_threshold)?;
+        positive("train.jumprelu_bandwidth", train.jumprelu_bandwidth)?;
+        fraction("train.l0_warmup_fraction", train.l0_warmup_fraction)?;
         positive("sae.decoder_init_norm", sae.decoder_init_norm)?;
         count("train.steps", train.steps.unwrap_or(0))?;
         count("train.batch_size", train.batch_size as u64)?;
@@ -541,6 +612,22 @@ mod tests {
     }
 
     #[test]
+    fn jumprelu_defaults_are_gemma_scopes_on_saescales_scale() {
+        let text = MINIMAL_RELU.replace("\"relu\"", "\"jumprelu\"").replace("512", "16384");
+        let spec = parse(&text).unwrap();
+        // 0.001 at unit mean squared norm is 0.001·√64 on inputs of mean norm √64.
+        assert_eq!((spec.sae.jumprelu_init_threshold, spec.train.jumprelu_bandwidth), (Some(0.008), Some(0.008)));
+        assert_eq!((spec.sae.l0_coefficient, spec.train.l0_warmup_fraction), (Some(1e-3), Some(0.05)));
+        assert_eq!(spec.train.lr, Some(2e-4));
+        assert_eq!((spec.train.adam_epsilon, spec.train.grad_clip_norm), (Some(1e-8), Some(1.0)));
+        // Nothing of the other architectures is filled in.
+        assert_eq!((spec.sae.k, spec.sae.l1_coefficient, spec.sae.decoder_init_norm, spec.sae.topk_decoder), (None, None, None, None));
+        assert_eq!((spec.train.auxk_k, spec.train.topk_kernel, spec.train.l1_warmup_fraction), (None, None, None));
+        assert_eq!(spec.clone().resolve().unwrap(), spec);
+        assert_eq!(RunSpec::from_toml_str(&spec.to_toml_string()).unwrap(), spec);
+    }
+
+    #[test]
     fn resolving_twice_changes_nothing_and_toml_round_trips() {
         let spec = parse(MINIMAL_RELU).unwrap();
         assert_eq!(spec.clone().resolve().unwrap(), spec);
@@ -565,6 +652,15 @@ mod tests {
             (MINIMAL_RELU.replace("\"relu\"", "\"batchtopk\"\nk = 8").replace("steps = 100", "steps = 100\nbatchtopk_threshold_lr = 0.0"), "train.batchtopk_threshold_lr"),
             (MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 8").replace("steps = 100", "steps = 100\nbatchtopk_threshold_lr = 0.1"), "train.batchtopk_threshold_lr"),
             (MINIMAL_RELU.replace("steps = 100", "steps = 100\nbatchtopk_threshold_lr = 0.1"), "train.batchtopk_threshold_lr"),
+            (MINIMAL_RELU.replace("features = 512", "features = 512\nl0_coefficient = 0.1"), "sae.l0_coefficient"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"topk\"\nk = 8").replace("steps = 100", "steps = 100\njumprelu_bandwidth = 0.1"), "train.jumprelu_bandwidth"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"jumprelu\"\nk = 8"), "sae.k"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"jumprelu\"\nl1_coefficient = 1.0"), "sae.l1_coefficient"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"jumprelu\"\ndecoder_init_norm = 0.1"), "sae.decoder_init_norm"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"jumprelu\"").replace("steps = 100", "steps = 100\nauxk_k = 4"), "train.auxk_k"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"jumprelu\"\njumprelu_init_threshold = 0.0"), "sae.jumprelu_init_threshold"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"jumprelu\"").replace("steps = 100", "steps = 100\nl0_warmup_fraction = 1.5"), "train.l0_warmup_fraction"),
+            (MINIMAL_RELU.replace("\"relu\"", "\"jumprelu\"\nl0_coefficient = -1.0"), "sae.l0_coefficient"),
         ];
         for (text, key) in cases {
             match parse(&text) {

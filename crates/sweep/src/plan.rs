@@ -140,7 +140,7 @@ pub struct Plan {
     /// The spec's `[executor]` table (the command line may override it).
     pub executor: ExecutorSpec,
     /// Every run, in the order of the spec: budgets (or grid points), then features, then lr
-    /// multipliers, then sparsities (`k` or `l1_coefficients`), then seeds.
+    /// multipliers, then sparsities (`k`, `l1_coefficients` or `l0_coefficients`), then seeds.
     pub runs: Vec<PlannedRun>,
 }
 
@@ -403,6 +403,7 @@ fn resolve_run(spec: &SweepSpec, point: &Point, axes: RunAxes, n_multipliers: us
     match sparsity {
         Some(Sparsity::K(k)) if n_sparsities > 1 => name.push_str(&format!("-k{k}")),
         Some(Sparsity::L1Coefficient(lambda)) if n_sparsities > 1 => name.push_str(&format!("-l1x{lambda}")),
+        Some(Sparsity::L0Coefficient(lambda)) if n_sparsities > 1 => name.push_str(&format!("-l0x{lambda}")),
         _ => {}
     }
     if n_seeds > 1 {
@@ -565,11 +566,28 @@ features = [128, 256]
     }
 
     #[test]
+    fn an_l0_axis_crosses_every_point_jumprelu() {
+        let jumprelu = QUICK.replace("architecture = \"relu\"", "architecture = \"jumprelu\"");
+        let plan = plan(&jumprelu.replace("features = [128, 256]", "features = [128, 256]\nl0_coefficients = [3e-4, 1e-3]"));
+        assert_eq!(plan.runs.len(), 4 * 2);
+        let lambdas: Vec<Option<f64>> = plan.runs[..2].iter().map(|r| r.spec.sae.l0_coefficient).collect();
+        assert_eq!(lambdas, [Some(3e-4), Some(1e-3)]);
+        assert_eq!(plan.runs[1].spec.name.as_deref(), Some("t/F128-S3973-l0x0.001"));
+        assert_eq!((plan.runs[0].spec.sae.l1_coefficient, plan.runs[0].spec.sae.k), (None, None));
+    }
+
+    #[test]
     fn sparsity_axes_are_checked_where_they_are_written() {
         let topk = QUICK.replace("architecture = \"relu\"", "architecture = \"topk\"");
         let cases = [
             (QUICK.replace("features = [128, 256]", "features = [128, 256]\nk = [8]"), "`k` is a sweep axis of topk and batchtopk SAEs", 14),
             (topk.replace("features = [128, 256]", "features = [128, 256]\nl1_coefficients = [1.0]"), "`l1_coefficients` is a sweep axis of relu SAEs", 14),
+            (QUICK.replace("features = [128, 256]", "features = [128, 256]\nl0_coefficients = [1e-3]"), "`l0_coefficients` is a sweep axis of jumprelu SAEs", 14),
+            (
+                QUICK.replace("\"relu\"", "\"jumprelu\"").replace("features = [128, 256]", "features = [128, 256]\nk = [8]"),
+                "`k` is a sweep axis of topk and batchtopk SAEs",
+                14,
+            ),
             (topk.replace("features = [128, 256]", "features = [128, 256]\nk = []"), "expected at least one value of `k`", 14),
             (topk.replace("architecture = \"topk\"", "architecture = \"topk\"\nk = 4").replace("features = [128, 256]", "features = [128, 256]\nk = [8]"), "`run.sae.k` is set for each run by [sweep] k", 9),
         ];

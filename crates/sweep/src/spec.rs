@@ -21,6 +21,7 @@
 //! lr_multipliers = [1.0]               # × the resolved lr of each run
 //! # k = [16, 32, 64]                   # topk/batchtopk: active latents, × every point
 //! # l1_coefficients = [1.0, 5.0]       # relu: λ, × every point (the sparsity axis)
+//! # l0_coefficients = [3e-4, 1e-3]     # jumprelu: L0 coefficient, × every point
 //! seeds = [0]                          # SAE init seeds (default: run.seed)
 //!
 //! [executor]                           # defaults for `saescale run`; flags override
@@ -121,6 +122,10 @@ pub struct Axes {
     /// `run.sae.l1_coefficient`.
     #[serde(default)]
     pub l1_coefficients: Option<Spanned<Vec<Spanned<Factor>>>>,
+    /// L0 coefficients (jumprelu), crossed with every point: jumprelu's sparsity axis.
+    /// Instead of `run.sae.l0_coefficient`.
+    #[serde(default)]
+    pub l0_coefficients: Option<Spanned<Vec<Spanned<Factor>>>>,
     /// How the runs of each budget are placed: `grid` (every budget × every feature count,
     /// the default) or `isoflop` (feature counts around each budget's predicted optimum).
     #[serde(default)]
@@ -153,6 +158,8 @@ pub enum Sparsity {
     K(usize),
     /// `sae.l1_coefficient` (relu).
     L1Coefficient(f64),
+    /// `sae.l0_coefficient` (jumprelu).
+    L0Coefficient(f64),
 }
 
 impl Sparsity {
@@ -161,6 +168,7 @@ impl Sparsity {
         match self {
             Sparsity::K(k) => spec.sae.k = Some(k),
             Sparsity::L1Coefficient(lambda) => spec.sae.l1_coefficient = Some(lambda),
+            Sparsity::L0Coefficient(lambda) => spec.sae.l0_coefficient = Some(lambda),
         }
     }
 }
@@ -170,6 +178,7 @@ impl fmt::Display for Sparsity {
         match self {
             Sparsity::K(k) => write!(f, "k = {k}"),
             Sparsity::L1Coefficient(lambda) => write!(f, "λ = {lambda}"),
+            Sparsity::L0Coefficient(lambda) => write!(f, "λ0 = {lambda}"),
         }
     }
 }
@@ -706,7 +715,7 @@ impl SweepSpec {
 }
 
 impl SweepSpec {
-    /// `[sweep] k` and `l1_coefficients`: for the architecture they set, not empty, not also
+    /// `[sweep] k`, `l1_coefficients` and `l0_coefficients`: for the architecture they set, not empty, not also
     /// written in `[run.sae]`, and not with an adaptive design (whose stage fits assume one
     /// sparsity).
     fn check_sparsity_axis(&self) -> std::result::Result<(), SpecError> {
@@ -715,7 +724,7 @@ impl SweepSpec {
         let axes = &self.axes;
         let sae = &self.template.0.sae;
         let written = [
-            ("k", "k", sae.k.is_some(), axes.k.as_ref().map(|l| (l.span(), l.get_ref().len())), architecture != Architecture::Relu, "topk and batchtopk"),
+            ("k", "k", sae.k.is_some(), axes.k.as_ref().map(|l| (l.span(), l.get_ref().len())), architecture.keeps_k(), "topk and batchtopk"),
             (
                 "l1_coefficients",
                 "l1_coefficient",
@@ -723,6 +732,14 @@ impl SweepSpec {
                 axes.l1_coefficients.as_ref().map(|l| (l.span(), l.get_ref().len())),
                 architecture == Architecture::Relu,
                 "relu",
+            ),
+            (
+                "l0_coefficients",
+                "l0_coefficient",
+                sae.l0_coefficient.is_some(),
+                axes.l0_coefficients.as_ref().map(|l| (l.span(), l.get_ref().len())),
+                architecture == Architecture::Jumprelu,
+                "jumprelu",
             ),
         ];
         for (key, run_key, in_template, list, applies, which) in written {
@@ -748,12 +765,14 @@ impl SweepSpec {
     }
 
     /// The sparsity values `[sweep]` crosses with every point, with their spans; empty when
-    /// it has neither `k` nor `l1_coefficients` (every run then has the template's).
+    /// it has none of `k`, `l1_coefficients` and `l0_coefficients` (every run then has the
+    /// template's).
     pub(crate) fn sparsity_values(&self) -> Vec<(Sparsity, Range<usize>)> {
         let axes = &self.axes;
         let ks = axes.k.iter().flat_map(|l| l.get_ref()).map(|k| (Sparsity::K(k.get_ref().0 as usize), k.span()));
         let l1 = axes.l1_coefficients.iter().flat_map(|l| l.get_ref()).map(|c| (Sparsity::L1Coefficient(c.get_ref().0), c.span()));
-        ks.chain(l1).collect()
+        let l0 = axes.l0_coefficients.iter().flat_map(|l| l.get_ref()).map(|c| (Sparsity::L0Coefficient(c.get_ref().0), c.span()));
+        ks.chain(l1).chain(l0).collect()
     }
 
     /// How the sweep places its runs.

@@ -4,7 +4,7 @@
 //!
 //! Columns, in order:
 //! - identity: `id`, `name`, `state` (done, failed, pending, running), `attempts`, `reason`;
-//! - config: `architecture`, `d_in`, `features`, `k`, `l1_coefficient`, `steps`,
+//! - config: `architecture`, `d_in`, `features`, `k`, `l1_coefficient`, `l0_coefficient`, `steps`,
 //!   `batch_size`, `tokens`, `lr`, `lr_multiplier`, `seed`, `budget` (FLOP the run was
 //!   planned from, empty for grid points), `placed_by` (what centred an isoflop design's run:
 //!   `prior` or a stage's fit; empty for grids), `flops` (12·d·F·steps·batch, from
@@ -72,6 +72,7 @@ pub fn results_frame(records: &[RunRecord]) -> PolarsResult<DataFrame> {
         Column::new("features".into(), uint(&|r| r.run.features as u64)),
         Column::new("k".into(), records.iter().map(|r| r.run.spec.sae.k.map(|k| k as u64)).collect::<Vec<Option<u64>>>()),
         Column::new("l1_coefficient".into(), opt_float(&|r| r.run.spec.sae.l1_coefficient)),
+        Column::new("l0_coefficient".into(), opt_float(&|r| r.run.spec.sae.l0_coefficient)),
         Column::new("steps".into(), uint(&|r| r.run.steps)),
         Column::new("batch_size".into(), uint(&|r| r.run.spec.train.batch_size as u64)),
         Column::new("tokens".into(), uint(&|r| r.run.tokens)),

@@ -17,7 +17,8 @@ use crate::exit;
 ///
 /// Times the real training step (relu SAE, Anthropic recipe: forward, hand-written backward,
 /// global-norm clipping, Adam; with --arch topk, Gao et al.'s TopK step by each --kernel; with
-/// --arch batchtopk, the dense step with the batch-wide selection)
+/// --arch batchtopk, the dense step with the batch-wide selection; with --arch jumprelu, the
+/// dense step with straight-through thresholds)
 /// on batches already in device memory, after warm-up steps, and the best square f32 matmul
 /// rate through the same backend, with the process's peak resident memory for each size and
 /// kernel. GFLOP/s count 12·d·F per token for every architecture and kernel, the dense step's
@@ -44,7 +45,7 @@ pub struct Args {
     /// Matmul precisions to measure, comma separated: f32, bf16 [default: f32 on cpu, f32,bf16 on cuda].
     #[arg(long, value_delimiter = ',', value_parser = parse_named::<Precision>)]
     pub precision: Vec<Precision>,
-    /// The SAE to train: relu, topk or batchtopk.
+    /// The SAE to train: relu, topk, batchtopk or jumprelu.
     #[arg(long, default_value = "relu", value_parser = parse_named::<Architecture>)]
     pub arch: Architecture,
     /// Active latents per token (--arch topk; the mean for batchtopk).
@@ -60,7 +61,7 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
     /// Where to save the JSON result [default: $XDG_CACHE_HOME/saescale/bench-<device>.json,
-    /// bench-<device>-<arch>.json for --arch topk or batchtopk].
+    /// bench-<device>-<arch>.json for the other architectures].
     #[arg(long)]
     pub save: Option<PathBuf>,
 }
@@ -98,7 +99,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         return Err(exit::bad_input("--steps, --batch and --k must be at least 1"));
     }
     if args.arch != Architecture::Topk && !args.kernel.is_empty() {
-        return Err(exit::bad_input("--kernel applies to --arch topk only (batchtopk's step is the dense one)"));
+        return Err(exit::bad_input("--kernel applies to --arch topk only (batchtopk's and jumprelu's steps are the dense one)"));
     }
     let report = dispatch(args.device, Measure { args: &args })??;
     let json = serde_json::to_string_pretty(&report)?;
@@ -191,6 +192,7 @@ impl OnBackend for Measure<'_> {
             Architecture::Relu => vec![BenchArch::Relu],
             Architecture::Topk => kernels.iter().map(|&kernel| BenchArch::TopK { k: args.k, kernel }).collect(),
             Architecture::Batchtopk => vec![BenchArch::BatchTopK { k: args.k }],
+            Architecture::Jumprelu => vec![BenchArch::JumpRelu],
         };
         for size in &sizes {
             for &precision in &precisions {

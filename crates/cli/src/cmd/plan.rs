@@ -195,8 +195,12 @@ fn plan_table(plan: &Plan, estimate: &PlanEstimate) -> String {
         format!("{:?}", first.sae.architecture).to_lowercase(),
         format_flops(plan.total_flops())
     );
-    // The sparsity column: k for topk and batchtopk, λ for relu.
-    let sparsity_header = if first.sae.k.is_some() { "k" } else { "λ" };
+    // The sparsity column: k for topk and batchtopk, λ for relu, λ0 for jumprelu.
+    let sparsity_header = match (first.sae.k, first.sae.l0_coefficient) {
+        (Some(_), _) => "k",
+        (None, Some(_)) => "λ0",
+        (None, None) => "λ",
+    };
     let headers = ["id", "budget", "F", sparsity_header, "steps", "tokens", "FLOP", "lr", "seed", "est. time", "est. memory"];
     let rows: Vec<Vec<String>> = plan
         .runs
@@ -207,7 +211,7 @@ fn plan_table(plan: &Plan, estimate: &PlanEstimate) -> String {
                 run.id.to_string(),
                 run.budget.map_or("-".into(), format_flops),
                 run.features.to_string(),
-                match (run.spec.sae.k, run.spec.sae.l1_coefficient) {
+                match (run.spec.sae.k, run.spec.sae.l1_coefficient.or(run.spec.sae.l0_coefficient)) {
                     (Some(k), _) => k.to_string(),
                     (None, Some(lambda)) => lambda.to_string(),
                     (None, None) => "-".into(),

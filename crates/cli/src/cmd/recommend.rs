@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use saescale_fit::{recommend, Estimate, FitResult, Recommendation, SaeSetting, Target};
-use saescale_pipeline::sparsity::SparsityAxis;
+use saescale_fit::sparsity::SparsityFit;
+use saescale_pipeline::sparsity::{SparsityAxis, SPARSITY_FIT};
 use saescale_spec::Exit;
 use saescale_sweep::store::layout;
 use saescale_spec::compute::{gpus_needed, training_memory_bytes};
@@ -35,8 +36,9 @@ pub struct Args {
     #[arg(long)]
     pub fit: PathBuf,
     /// Target sparsity k (latents per token) of a sweep with a `[sweep] k` axis: answers from
-    /// the sweep's joint law fitted at that k (DIR/fit-k<K>.json); a fit file given instead
-    /// must be one fitted at that k (`--where k=K`).
+    /// the sweep's joint law fitted at that k (DIR/fit-k<K>.json), and adds Gao et al.'s
+    /// L(n, k) at X* and K when the directory has it (DIR/sparsity-fit.json); a fit file given
+    /// instead must be one fitted at that k (`--where k=K`).
     #[arg(long, value_name = "K")]
     pub l0: Option<u64>,
     /// Compute budget in FLOP.
@@ -120,6 +122,10 @@ struct Answer {
     extrapolation_warning: bool,
     /// SAE memory and time, for SAE fits.
     sae: Option<SaeCost>,
+    /// With --l0 K on a sweep directory that has L(n, k): its loss at X* and K, with the
+    /// spread of its bootstrap replicates' predictions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sparsity_law_loss: Option<Estimate>,
 }
 
 /// The fit file `--fit` (and `--l0`) name: the file itself, or in a sweep directory its
@@ -181,8 +187,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Some(setting) => Some(sae_cost(setting, &recommendation, &args)?),
         None => None,
     };
+    let law_path = args.fit.join(SPARSITY_FIT);
+    let sparsity_law_loss = match args.l0 {
+        Some(k) if law_path.is_file() => Some(sparsity_law_loss(&law_path, recommendation.x.value, k as f64)?),
+        _ => None,
+    };
     if args.json {
-        let answer = Answer { extrapolation_warning: recommendation.extrapolates_far(), recommendation, sae };
+        let answer = Answer { extrapolation_warning: recommendation.extrapolates_far(), recommendation, sae, sparsity_law_loss };
         println!("{}", serde_json::to_string_pretty(&answer)?);
         return Ok(Exit::Ok);
     }
@@ -191,10 +202,23 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         println!("sparsity       k = {k} (the joint law fitted to the sweep's runs at that k)");
     }
     print!("{recommendation}");
+    if let (Some(loss), Some(k)) = (&sparsity_law_loss, args.l0) {
+        println!("L(n, k)        {loss}   at X* and k = {k} ({})", law_path.display());
+    }
     if let Some(cost) = sae {
         print_cost(&cost, &recommendation);
     }
     Ok(Exit::Ok)
+}
+
+/// Gao et al.'s L(n, k) read from `path` (`saescale fit --sparsity`'s file), at `n` latents
+/// and `k`: its prediction and the spread of its bootstrap replicates' predictions.
+fn sparsity_law_loss(path: &Path, n: f64, k: f64) -> anyhow::Result<Estimate> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let law: SparsityFit = serde_json::from_str(&text)
+        .map_err(|e| exit::bad_input(format!("{} is not an L(n, k) fit written by `saescale fit --sparsity`: {e}", path.display())))?;
+    let (value, spread) = law.predict(n, k);
+    Ok(Estimate { value, ci95: spread.map(|s| s.ci95) })
 }
 
 /// Memory (at X* and its interval ends), the GPUs it needs and GPU-hours for an SAE

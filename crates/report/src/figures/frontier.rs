@@ -1,4 +1,5 @@
-//! The sparsity axis of a sweep with several k (topk, batchtopk) or λ (relu): held-out loss
+//! The sparsity axis of a sweep with several k (topk, batchtopk) or λ (relu's L1, jumprelu's
+//! L0 coefficient): held-out loss
 //! against k at each F (k sweeps), and the sparsity–fidelity frontier, held-out FVU against
 //! held-out L0, one curve per F (both). Each (F, k or λ) is drawn by its longest-trained run
 //! (the largest budget's, or the most steps of a grid), the runs L(n, k) is fitted to
@@ -16,7 +17,7 @@ const TITLE: &str = "The sparsity–fidelity frontier";
 
 /// A run's sparsity setting: k, else λ.
 fn sparsity(run: &Run) -> Option<f64> {
-    run.k.map(|k| k as f64).or(run.l1_coefficient)
+    run.k.map(|k| k as f64).or(run.penalty_coefficient)
 }
 
 /// Whether the measured runs have more than one sparsity setting.
@@ -33,7 +34,7 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
         return Err(Skipped {
             name: NAME,
             title: TITLE,
-            reason: "the runs do not vary their sparsity (a sweep with `[sweep] k = [...]` or `l1_coefficients = [...]` does)".into(),
+            reason: "the runs do not vary their sparsity (a sweep with `[sweep] k`, `l1_coefficients` or `l0_coefficients` does)".into(),
         });
     }
     let by_k = longest.values().all(|r| r.k.is_some());
@@ -134,7 +135,7 @@ mod tests {
             dead_fraction: None,
             near_dead_fraction: None,
             k,
-            l1_coefficient: None,
+            penalty_coefficient: None,
             fvu: Some(loss),
             lr: None,
             in_fit: true,
@@ -168,7 +169,7 @@ mod tests {
         let runs: Vec<Run> = [1.0, 5.0, 20.0]
             .into_iter()
             .enumerate()
-            .map(|(i, lambda)| Run { l1_coefficient: Some(lambda), l0: Some(40.0 / lambda), ..run(i, 128.0, None, 100.0, 0.1 * lambda.sqrt()) })
+            .map(|(i, lambda)| Run { penalty_coefficient: Some(lambda), l0: Some(40.0 / lambda), ..run(i, 128.0, None, 100.0, 0.1 * lambda.sqrt()) })
             .collect();
         let figure = figure(&dataset(runs)).unwrap();
         assert_eq!(figure.panels.len(), 1);

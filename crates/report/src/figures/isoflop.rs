@@ -404,7 +404,7 @@ mod tests {
                     dead_fraction: None,
                     near_dead_fraction: None,
                     k: None,
-                    l1_coefficient: None,
+                    penalty_coefficient: None,
                     fvu: None,
                     lr: None,
                     in_fit: true,
