@@ -18,8 +18,8 @@
 //!   `H(pre - θ)` in `pre`; in `θ`, where the true one is 0 almost everywhere, the
 //!   straight-through pseudo-derivatives `∂f/∂θ := -(θ/ε)·K((pre - θ)/ε)` and
 //!   `∂H/∂θ := -(1/ε)·K((pre - θ)/ε)` with the rectangle kernel `K(u) = 1{|u| < 1/2}` and
-//!   bandwidth ε (their eq. 11–12; the L0 term gives `pre` no gradient). The thresholds are
-//!   stepped as `log θ`, so their gradient here is `θ · ∂L/∂θ`.
+//!   bandwidth ε (their eq. 11–12; the L0 term gives `pre` no gradient). The gradient is in
+//!   raw θ, which Adam steps ([`crate::optim`] says why not `log θ`).
 //!
 //! TopK's and JumpReLU's gradients are those of `r·L` with `r = V / B` held constant (the batch's variance
 //! per row), so that their reconstruction part is the gradient of the per-row squared error
@@ -83,8 +83,8 @@ pub struct Gradients<B: Backend> {
     pub w_dec: Tensor<B, 2>,
     /// `[d_in]`
     pub b_dec: Tensor<B, 1>,
-    /// JumpReLU's thresholds, as `log θ` (`None` for the other activations). `[features]`
-    pub log_threshold: Option<Tensor<B, 1>>,
+    /// JumpReLU's thresholds θ (`None` for the other activations). `[features]`
+    pub threshold: Option<Tensor<B, 1>>,
 }
 
 /// Scalar results of one batch, as one-element tensors so that nothing waits on the device
@@ -144,7 +144,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
     let rows = x.dims()[0] as f64;
     let error = forward.reconstruction.clone() - x.clone();
 
-    let (loss, auxk, d_pre, w_dec_grad, b_dec_grad, log_threshold_grad) = match objective {
+    let (loss, auxk, d_pre, w_dec_grad, b_dec_grad, threshold_grad) = match objective {
         Objective::Relu { l1_coefficient } => {
             let lambda = *l1_coefficient;
             let d_recon = error.mul_scalar(2.0 / rows);
@@ -190,7 +190,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
             let threshold_grad = straight_through_threshold_grad(&forward.pre, &threshold, d_latents, l0_scale, *bandwidth);
             let l0 = forward.active.clone().float().sum().div_scalar(rows);
             let loss = parts.fvu.clone() + l0.mul_scalar(*l0_coefficient);
-            (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0), Some(threshold_grad * threshold))
+            (loss, None, d_pre, w_dec_grad, d_recon.sum_dim(0).squeeze_dim(0), Some(threshold_grad))
         }
     };
 
@@ -204,7 +204,7 @@ pub fn loss_and_gradients<B: Backend>(sae: &Sae<B>, x: Tensor<B, 2>, objective: 
     };
     StepResult {
         stats: parts.into_stats(loss, forward.active, auxk),
-        gradients: Gradients { w_enc: w_enc_grad, b_enc: b_enc_grad, w_dec: w_dec_grad, b_dec: b_dec_grad, log_threshold: log_threshold_grad },
+        gradients: Gradients { w_enc: w_enc_grad, b_enc: b_enc_grad, w_dec: w_dec_grad, b_dec: b_dec_grad, threshold: threshold_grad },
         fired,
         min_active_ranking,
     }
@@ -421,9 +421,9 @@ mod tests {
     fn autodiff_agrees_jumprelu_through_a_ramp_surrogate() {
         let (bandwidth, lambda, rows) = (0.6, 0.05, 9);
         let mut sae = tracked_sae(Activation::JumpRelu, false);
-        let log_thresholds: Vec<f32> = (0..12).map(|i| (0.05 + 0.04 * i as f32).ln()).collect();
-        let log_threshold = Tensor::<Ad, 1>::from_data(TensorData::new(log_thresholds, [12]), &Default::default()).require_grad();
-        sae.threshold = Some(log_threshold.clone().exp());
+        let thresholds: Vec<f32> = (0..12).map(|i| 0.05 + 0.04 * i as f32).collect();
+        let tracked_threshold = Tensor::<Ad, 1>::from_data(TensorData::new(thresholds, [12]), &Default::default()).require_grad();
+        sae.threshold = Some(tracked_threshold.clone());
         let x = random_input::<Ad>(rows, 6);
         let result = loss_and_gradients(&sae, x.clone(), &Objective::JumpRelu { l0_coefficient: lambda, bandwidth });
 
@@ -440,9 +440,9 @@ mod tests {
 
         let factor = to_vec(variance.inner())[0] / rows as f32;
         let grads = loss.backward();
-        let log_threshold_grad = log_threshold.grad(&grads).unwrap();
-        assert!(to_vec(log_threshold_grad.clone()).iter().filter(|g| g.abs() > 0.0).count() >= 6, "most thresholds have pre-activations within ε/2");
-        assert_close("log_threshold", result.gradients.log_threshold.unwrap().inner(), log_threshold_grad, factor);
+        let threshold_grad = tracked_threshold.grad(&grads).unwrap();
+        assert!(to_vec(threshold_grad.clone()).iter().filter(|g| g.abs() > 0.0).count() >= 6, "most thresholds have pre-activations within ε/2");
+        assert_close("threshold", result.gradients.threshold.unwrap().inner(), threshold_grad, factor);
         assert_close("w_enc", result.gradients.w_enc.inner(), sae.w_enc.grad(&grads).unwrap(), factor);
         assert_close("b_enc", result.gradients.b_enc.inner(), sae.b_enc.grad(&grads).unwrap(), factor);
         assert_close("w_dec", result.gradients.w_dec.inner(), sae.w_dec.grad(&grads).unwrap(), factor);

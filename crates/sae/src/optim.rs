@@ -8,10 +8,12 @@
 //! Σ g²)`, every gradient is multiplied by `min(1, max_norm / (N + 1e-6))`. burn's own
 //! `GradientClipping::Norm` clips each tensor separately, which is not the recipe.
 //!
-//! JumpReLU's thresholds are the fifth parameter: stored raw (what the forward pass and
-//! SAELens's file use), stepped as `log θ` (Rajamanoharan et al.'s and SAELens's
-//! parametrisation: θ stays positive, and Adam's steps are relative to its size, so they mean
-//! the same whatever the data's scale).
+//! JumpReLU's thresholds are the fifth parameter, stored and stepped raw (what the forward
+//! pass and SAELens's file use), then clamped at 0. Rajamanoharan et al. and SAELens step
+//! `log θ` instead, but Adam moves a parameter by at most about lr per step, so from θ₀ =
+//! 0.008 a 1500-step run could reach θ ≈ 0.04 at most and every λ gave the same L0 (139 of
+//! 512 on examples/jumprelu.toml); raw steps move θ by up to lr in `pre`'s own units, which
+//! saescale's data scaling keeps of order 1 (docs/METHODS.md §1.7c).
 //!
 //! Both are written on plain tensors so that the moments are ordinary tensors a checkpoint
 //! stores and restores bit for bit, and so that the clip coefficient never leaves the device.
@@ -55,7 +57,7 @@ impl<B: Backend> Gradients<B> {
             b_enc: sae.b_enc.zeros_like(),
             w_dec: sae.w_dec.zeros_like(),
             b_dec: sae.b_dec.zeros_like(),
-            log_threshold: sae.threshold.as_ref().map(Tensor::zeros_like),
+            threshold: sae.threshold.as_ref().map(Tensor::zeros_like),
         }
     }
 
@@ -65,7 +67,7 @@ impl<B: Backend> Gradients<B> {
             + self.b_enc.clone().square().sum()
             + self.w_dec.clone().square().sum()
             + self.b_dec.clone().square().sum();
-        match &self.log_threshold {
+        match &self.threshold {
             Some(g) => (squares + g.clone().square().sum()).sqrt(),
             None => squares.sqrt(),
         }
@@ -80,7 +82,7 @@ impl<B: Backend> Gradients<B> {
             w_enc: self.w_enc * coefficient.clone().unsqueeze(),
             b_enc: self.b_enc * coefficient.clone(),
             w_dec: self.w_dec * coefficient.clone().unsqueeze(),
-            log_threshold: self.log_threshold.map(|g| g * coefficient.clone()),
+            threshold: self.threshold.map(|g| g * coefficient.clone()),
             b_dec: self.b_dec * coefficient,
         };
         (clipped, norm)
@@ -104,11 +106,11 @@ impl<B: Backend> Adam<B> {
         update.apply(&mut sae.w_dec, gradients.w_dec, &mut self.m.w_dec, &mut self.v.w_dec);
         update.apply(&mut sae.b_dec, gradients.b_dec, &mut self.m.b_dec, &mut self.v.b_dec);
         if let (Some(g), Some(threshold), Some(m), Some(v)) =
-            (gradients.log_threshold, &mut sae.threshold, &mut self.m.log_threshold, &mut self.v.log_threshold)
+            (gradients.threshold, &mut sae.threshold, &mut self.m.threshold, &mut self.v.threshold)
         {
-            let mut log_threshold = threshold.clone().log();
-            update.apply(&mut log_threshold, g, m, v);
-            *threshold = log_threshold.exp();
+            update.apply(threshold, g, m, v);
+            // A negative threshold would let negative pre-activations through.
+            *threshold = threshold.clone().clamp_min(0.0);
         }
     }
 }
@@ -210,7 +212,7 @@ mod tests {
             b_enc: tensor1(&[0.0]),
             w_dec: tensor2(&[[4.0 * scale]]),
             b_dec: tensor1(&[0.0]),
-            log_threshold: None,
+            threshold: None,
         }
     }
 
@@ -256,7 +258,7 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_step_in_log_space_and_count_in_the_global_norm() {
+    fn thresholds_step_raw_stay_non_negative_and_count_in_the_global_norm() {
         let mut sae = Sae::<Cpu> {
             w_enc: tensor2(&[[1.0]]),
             b_enc: tensor1(&[0.0]),
@@ -266,18 +268,23 @@ mod tests {
             apply_b_dec_to_input: false,
             matmul: crate::MatmulPrecision::F32,
             rank_by_decoder_norm: false,
-            threshold: Some(tensor1(&[0.5, 2.0])),
+            threshold: Some(tensor1(&[0.5, 2.0, 0.05])),
         };
         let mut gradients = Gradients::zeros_like(&sae);
-        gradients.log_threshold = Some(tensor1(&[0.0, -12.0]));
+        gradients.threshold = Some(tensor1(&[0.0, -12.0, 0.0]));
         gradients.w_enc = tensor2(&[[5.0]]);
         assert_eq!(to_vec(gradients.global_norm()), vec![13.0]);
         let mut adam = Adam::new(AdamConfig { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, &sae);
         adam.step(&mut sae, gradients, 0.1, 1);
-        // The first step moves log θ by lr against its gradient's sign: θ·e^0.1 for the
-        // second threshold, the first (zero gradient) unchanged.
-        let threshold = to_vec(sae.threshold.unwrap());
-        assert!((threshold[0] - 0.5).abs() < 1e-6 && (threshold[1] - 2.0 * 0.1f32.exp()).abs() < 1e-5, "{threshold:?}");
+        // The first step moves θ by lr against its gradient's sign: 2.1 for the second
+        // threshold, the first (zero gradient) unchanged.
+        let threshold = to_vec(sae.threshold.clone().unwrap());
+        assert!((threshold[0] - 0.5).abs() < 1e-6 && (threshold[1] - 2.1).abs() < 1e-5, "{threshold:?}");
+        // A step past 0 stops at 0.
+        let mut gradients = Gradients::zeros_like(&sae);
+        gradients.threshold = Some(tensor1(&[0.0, 0.0, 1.0]));
+        adam.step(&mut sae, gradients, 0.1, 2);
+        assert_eq!(to_vec(sae.threshold.unwrap())[2], 0.0);
     }
 
     /// The CPU backend's one-pass update gives the tensor update's bits (Autodiff<Flex> is

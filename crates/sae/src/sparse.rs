@@ -180,7 +180,7 @@ pub fn topk_loss_and_gradients<B: Backend>(
     };
     StepResult {
         stats,
-        gradients: Gradients { w_enc: encoder.w_enc_t.transpose(), b_enc: encoder.b_enc, w_dec: w_dec_grad, b_dec: b_dec_grad, log_threshold: None },
+        gradients: Gradients { w_enc: encoder.w_enc_t.transpose(), b_enc: encoder.b_enc, w_dec: w_dec_grad, b_dec: b_dec_grad, threshold: None },
         fired,
         min_active_ranking: None,
     }

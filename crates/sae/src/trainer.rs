@@ -16,7 +16,7 @@
 //!    `train.batchtopk_threshold_lr`); evaluation and export use the JumpReLU form with θ.
 //!
 //! JumpReLU steps with the L0 coefficient warmed up as relu's λ, straight-through gradients
-//! for its per-latent thresholds (a fifth parameter, stepped by Adam as `log θ`, clipped with
+//! for its per-latent thresholds (a fifth parameter, stepped by Adam as raw θ, clipped with
 //! the others), and unit-norm decoder rows (steps 4 and 7), as Gemma Scope trains it.
 //!
 //! BatchTopK steps as TopK (same loss, AuxK and decoder handling) with the whole batch's
@@ -52,7 +52,7 @@ const STATE_VERSION: u32 = 1;
 /// Tensor of BatchTopK's threshold in the trainer-state file (batchtopk runs only).
 const THRESHOLD_KEY: &str = "batchtopk.threshold";
 /// Tensor of JumpReLU's per-latent thresholds (raw θ) in the trainer-state file; Adam's
-/// moments of `log θ` are `adam.m.log_threshold` and `adam.v.log_threshold`.
+/// moments are `adam.m.threshold` and `adam.v.threshold`.
 const JUMPRELU_THRESHOLD_KEY: &str = "sae.threshold";
 
 /// Values read back from the device after a step.
@@ -203,8 +203,8 @@ impl<B: Backend> Trainer<B> {
             moments.b_enc = file.float(path, &format!("{prefix}.b_enc"), [f], device)?;
             moments.w_dec = file.float(path, &format!("{prefix}.w_dec"), [f, d], device)?;
             moments.b_dec = file.float(path, &format!("{prefix}.b_dec"), [d], device)?;
-            if moments.log_threshold.is_some() {
-                moments.log_threshold = Some(file.float(path, &format!("{prefix}.log_threshold"), [f], device)?);
+            if moments.threshold.is_some() {
+                moments.threshold = Some(file.float(path, &format!("{prefix}.threshold"), [f], device)?);
             }
         }
         trainer.dead = DeadLatents::restore(file.int(path, "dead.since_fired", [f], device)?, trainer.dead.window);
@@ -234,8 +234,8 @@ impl<B: Backend> Trainer<B> {
             file.insert_float(&format!("{prefix}.b_enc"), moments.b_enc.clone());
             file.insert_float(&format!("{prefix}.w_dec"), moments.w_dec.clone());
             file.insert_float(&format!("{prefix}.b_dec"), moments.b_dec.clone());
-            if let Some(log_threshold) = &moments.log_threshold {
-                file.insert_float(&format!("{prefix}.log_threshold"), log_threshold.clone());
+            if let Some(threshold) = &moments.threshold {
+                file.insert_float(&format!("{prefix}.threshold"), threshold.clone());
             }
         }
         if let Some(threshold) = &sae.threshold {

@@ -122,14 +122,16 @@ fn batch_topk_recovers_them_and_its_threshold_keeps_about_k_per_row() {
 
 #[test]
 fn jump_relu_recovers_them_and_its_penalty_keeps_a_few_per_row() {
-    // λ = 1e-3 of FVU per active latent: a true feature (about 1/4 of a row's variance here)
+    // λ = 0.01 of FVU per active latent: a true feature (about 1/4 of a row's variance here)
     // is worth its latent, a spurious one is not, so L0 settles near the data's 4 per row.
-    let sae = format!("architecture = \"jumprelu\"\nfeatures = {}", 2 * TRUE_FEATURES);
+    // (The default 1e-3, meant for the many small features of model activations, also pays
+    // for pieces of interference here: L0 17, FVU 0.002, cosines ~0.6.)
+    let sae = format!("architecture = \"jumprelu\"\nl0_coefficient = 0.01\nfeatures = {}", 2 * TRUE_FEATURES);
     let (cosines, metrics) = best_cosines(&sae);
     let (l0, fvu) = (metrics.l0.unwrap(), metrics.fvu.unwrap());
     eprintln!("jumprelu F = {}: best cosines {cosines:.3?}, held-out L0 {l0:.3}, FVU {fvu:.4}", 2 * TRUE_FEATURES);
     assert!(mean(&cosines) > 0.9, "mean best cosine {} ≤ 0.9: {cosines:.3?}", mean(&cosines));
-    assert!(l0 > 2.0 && l0 < 8.0, "held-out L0 {l0}: the penalty's equilibrium should be near the data's 4 per row");
+    assert!(l0 > 2.5 && l0 < 6.0, "held-out L0 {l0}: the penalty's equilibrium should be near the data's 4 per row (measured 3.78)");
 }
 
 fn provenance() -> Provenance {

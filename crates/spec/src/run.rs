@@ -28,8 +28,9 @@
 //!   (rate 0.01, SAELens's) of the smallest kept activation of each batch, from 0.
 //! - `jumprelu`: Rajamanoharan et al. 2024, arXiv:2407.14435, with Gemma Scope's settings
 //!   (Lieberum et al. 2024, arXiv:2408.05147; docs/METHODS.md §1.7c): per-latent thresholds
-//!   learned through straight-through estimators with a rectangle kernel, stepped as
-//!   `log θ`; bandwidth ε and initial thresholds θ₀ both 0.001 on activations of unit mean
+//!   learned through straight-through estimators with a rectangle kernel, stepped by Adam
+//!   as raw θ (clamped at 0; the paper and SAELens step `log θ`, whose Adam steps of at most
+//!   lr nats leave θ near θ₀ in a sweep-sized run, METHODS.md §1.7c); bandwidth ε and initial thresholds θ₀ both 0.001 on activations of unit mean
 //!   squared norm, i.e. `0.001·√d_in` on saescale's scale (E‖x‖ = √d_in); an L0 penalty whose
 //!   coefficient rises linearly from 0 (over the first 5% of steps: Gemma Scope's 10,000 steps
 //!   are all of a short sweep run); unit-norm decoder rows (gradient parallel to each row
