@@ -1,6 +1,7 @@
 //! Sparsity against size: the held-out L0 (active features per token), the fraction of dead
 //! features at the end of training and the fraction of near-dead ones (firing on fewer than
-//! 1e-4 of the held-out rows), against F, one line per compute budget.
+//! 1e-4 of the held-out rows), against F, one line per compute budget (and per sparsity value
+//! in a sparsity sweep).
 
 use saescale_fit::isoflop::group_by_budget;
 use saescale_fit::IsoFlopConfig;
@@ -32,18 +33,28 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
         members.sort_by(|a, b| a.x.total_cmp(&b.x));
         let color = coloring.color(*budget);
         let label = format!("C = {}", number(*budget, 3));
-        let series = |value: &dyn Fn(&Run) -> Option<f64>| -> Vec<Datum> {
-            members.iter().filter_map(|r| Some(Datum::at(r.x, value(r)?).tagged(r.id.clone()))).collect()
+        // A sparsity sweep has one run per (F, k or λ) at each budget: one line per sparsity
+        // value, so that no line zigzags between sparsities.
+        let mut sparsities: Vec<(Option<usize>, Option<u64>)> = members.iter().map(|r| sparsity_key(r)).collect();
+        sparsities.sort();
+        sparsities.dedup();
+        let series = |runs: &[&Run], value: &dyn Fn(&Run) -> Option<f64>| -> Vec<Datum> {
+            runs.iter().filter_map(|r| Some(Datum::at(r.x, value(r)?).tagged(r.id.clone()))).collect()
         };
-        for (layers, points) in [
-            (&mut l0_layers, series(&|r| r.l0)),
-            (&mut dead_layers, series(&|r| r.dead_fraction)),
-            (&mut near_dead_layers, series(&|r| r.near_dead_fraction)),
-        ] {
+        let values: [(&mut Vec<Layer>, &dyn Fn(&Run) -> Option<f64>); 3] = [
+            (&mut l0_layers, &|r| r.l0),
+            (&mut dead_layers, &|r| r.dead_fraction),
+            (&mut near_dead_layers, &|r| r.near_dead_fraction),
+        ];
+        for (layers, value) in values {
+            let points = series(&members, value);
             if points.is_empty() {
                 continue;
             }
-            layers.push(Layer::new(label.clone(), color, Mark::line(1.4), points.clone()).unlisted());
+            for sparsity in &sparsities {
+                let line: Vec<&Run> = members.iter().copied().filter(|r| sparsity_key(r) == *sparsity).collect();
+                layers.push(Layer::new(label.clone(), color, Mark::line(1.4), series(&line, value)).unlisted());
+            }
             let markers = Layer::new(label.clone(), color, Mark::dots(Shape::Circle, 3.4), points);
             layers.push(if discrete { markers } else { markers.unlisted() });
         }
@@ -75,7 +86,7 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
         name: NAME.into(),
         title: format!("{TITLE}: {}", data.title),
         caption: format!(
-            "Held-out L0 (mean number of active features per token), the fraction of dead features (not fired within the trainer's dead window) at the end of training, and the fraction of near-dead features (firing on fewer than 1e-4 of the held-out rows, which the dead window misses when they fire now and then), against {}, one line per compute budget.",
+            "Held-out L0 (mean number of active features per token), the fraction of dead features (not fired within the trainer's dead window) at the end of training, and the fraction of near-dead features (firing on fewer than 1e-4 of the held-out rows, which the dead window misses when they fire now and then), against {}, one line per compute budget (and per k or penalty coefficient in a sparsity sweep).",
             data.vars.x
         ),
         panels,
@@ -86,4 +97,59 @@ pub(super) fn figure(data: &Dataset) -> Result<Figure, Skipped> {
             Vec::new()
         },
     })
+}
+
+/// The sparsity a run was trained at, comparable for grouping: its k and the bits of its
+/// penalty coefficient.
+fn sparsity_key(run: &Run) -> (Option<usize>, Option<u64>) {
+    (run.k, run.penalty_coefficient.map(f64::to_bits))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dataset::Variables;
+    use crate::plot::Mark;
+
+    /// A jumprelu run at F `features`, penalty λ `lambda`, with L0 falling as λ rises.
+    fn run(id: usize, features: f64, lambda: f64) -> Run {
+        Run {
+            id: format!("r{id}"),
+            name: String::new(),
+            state: "done".into(),
+            reason: None,
+            x: features,
+            y: 1000.0,
+            compute: 1e10,
+            budget: Some(1e10),
+            placed_by: None,
+            loss: Some(0.1),
+            l0: Some(0.1 / lambda),
+            dead_fraction: Some(0.0),
+            near_dead_fraction: Some(0.0),
+            k: None,
+            penalty_coefficient: Some(lambda),
+            fvu: Some(0.1),
+            lr: None,
+            in_fit: true,
+            excluded: None,
+            curve: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_sparsity_sweep_gets_one_line_per_penalty_at_each_budget() {
+        let runs = vec![run(0, 64.0, 1e-3), run(1, 64.0, 1e-2), run(2, 128.0, 1e-3), run(3, 128.0, 1e-2)];
+        let vars = Variables::sweep(256, 12.0 * 32.0 * 256.0);
+        let data = Dataset { title: "t".into(), description: None, input: String::new(), spec: None, vars, runs, fit: None, table: None, notes: Vec::new(), history: None };
+        let figure = figure(&data).unwrap();
+        let lines: Vec<Vec<&str>> = figure.panels[0]
+            .layers
+            .iter()
+            .filter(|l| matches!(l.mark, Mark::Line { .. }))
+            .map(|l| l.data.iter().map(|p| p.tag.as_deref().unwrap()).collect())
+            .collect();
+        // Sorted by λ's bits: 1e-3 before 1e-2; each line joins the two sizes at one λ.
+        assert_eq!(lines, [vec!["r0", "r2"], vec!["r1", "r3"]]);
+    }
 }
