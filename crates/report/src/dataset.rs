@@ -111,6 +111,36 @@ pub struct Run {
     pub curve: Vec<CurvePoint>,
 }
 
+#[cfg(test)]
+impl Run {
+    /// A finished run `id` at size `x` with no metrics, for tests to fill in with struct
+    /// update syntax.
+    pub(crate) fn done_for_tests(id: impl Into<String>, x: f64) -> Run {
+        Run {
+            id: id.into(),
+            name: String::new(),
+            state: "done".into(),
+            reason: None,
+            x,
+            y: 1.0,
+            compute: 1.0,
+            budget: None,
+            placed_by: None,
+            loss: None,
+            l0: None,
+            dead_fraction: None,
+            near_dead_fraction: None,
+            k: None,
+            penalty_coefficient: None,
+            fvu: None,
+            lr: None,
+            in_fit: true,
+            excluded: None,
+            curve: Vec::new(),
+        }
+    }
+}
+
 /// Everything a report shows.
 #[derive(Debug, Clone)]
 pub struct Dataset {

@@ -107,28 +107,7 @@ mod tests {
     use super::*;
 
     fn run(compute: f64, loss: f64) -> Run {
-        Run {
-            id: format!("{compute}"),
-            name: String::new(),
-            state: "done".into(),
-            reason: None,
-            x: 1.0,
-            y: 1.0,
-            compute,
-            budget: None,
-            placed_by: None,
-            loss: Some(loss),
-            l0: None,
-            dead_fraction: None,
-            near_dead_fraction: None,
-            k: None,
-            penalty_coefficient: None,
-            fvu: None,
-            lr: None,
-            in_fit: true,
-            excluded: None,
-            curve: Vec::new(),
-        }
+        Run { compute, loss: Some(loss), ..Run::done_for_tests(format!("{compute}"), 1.0) }
     }
 
     #[test]

@@ -121,26 +121,13 @@ mod tests {
 
     fn run(id: usize, features: f64, k: Option<usize>, steps: f64, loss: f64) -> Run {
         Run {
-            id: format!("r{id}"),
-            name: String::new(),
-            state: "done".into(),
-            reason: None,
-            x: features,
             y: steps,
             compute: 12.0 * 64.0 * 256.0 * features * steps,
-            budget: None,
-            placed_by: None,
             loss: Some(loss),
             l0: k.map(|k| k as f64 * 0.98),
-            dead_fraction: None,
-            near_dead_fraction: None,
             k,
-            penalty_coefficient: None,
             fvu: Some(loss),
-            lr: None,
-            in_fit: true,
-            excluded: None,
-            curve: Vec::new(),
+            ..Run::done_for_tests(format!("r{id}"), features)
         }
     }
 

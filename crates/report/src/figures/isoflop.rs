@@ -389,28 +389,7 @@ mod tests {
             for j in -2..=2i32 {
                 let x = 1e-3 * compute.sqrt() * 2f64.powi(j);
                 let loss = 2.0 - 0.1 * f64::from(k) + 0.05 * f64::from(j * j);
-                runs.push(Run {
-                    id: format!("row {}", runs.len()),
-                    name: String::new(),
-                    state: "done".into(),
-                    reason: None,
-                    x,
-                    y: compute / (6.0 * x),
-                    compute,
-                    budget: None,
-                    placed_by: None,
-                    loss: Some(loss),
-                    l0: None,
-                    dead_fraction: None,
-                    near_dead_fraction: None,
-                    k: None,
-                    penalty_coefficient: None,
-                    fvu: None,
-                    lr: None,
-                    in_fit: true,
-                    excluded: None,
-                    curve: Vec::new(),
-                });
+                runs.push(Run { y: compute / (6.0 * x), compute, loss: Some(loss), ..Run::done_for_tests(format!("row {}", runs.len()), x) });
             }
         }
         let column = |f: &dyn Fn(&Run) -> f64| runs.iter().map(f).collect::<Vec<f64>>();

@@ -114,26 +114,13 @@ mod tests {
     /// A jumprelu run at F `features`, penalty λ `lambda`, with L0 falling as λ rises.
     fn run(id: usize, features: f64, lambda: f64) -> Run {
         Run {
-            id: format!("r{id}"),
-            name: String::new(),
-            state: "done".into(),
-            reason: None,
-            x: features,
-            y: 1000.0,
             compute: 1e10,
             budget: Some(1e10),
-            placed_by: None,
             loss: Some(0.1),
             l0: Some(0.1 / lambda),
             dead_fraction: Some(0.0),
-            near_dead_fraction: Some(0.0),
-            k: None,
             penalty_coefficient: Some(lambda),
-            fvu: Some(0.1),
-            lr: None,
-            in_fit: true,
-            excluded: None,
-            curve: Vec::new(),
+            ..Run::done_for_tests(format!("r{id}"), features)
         }
     }
 
