@@ -277,6 +277,7 @@ fn bad_run_files_exit_2_and_name_the_problem() {
         assert_eq!(result.status.code(), Some(2), "{what}: {message}");
         assert!(message.contains(expected), "{what}: the error does not mention {expected:?}: {message}");
         assert!(message.contains("bad.toml"), "{what}: the error does not name the file: {message}");
+        assert!(message.matches("TOML parse error").count() <= 1, "{what}: the parse error is printed twice: {message}");
         assert!(!out.exists(), "{what}: a bad run file must not create the output directory");
     }
 

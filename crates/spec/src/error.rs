@@ -5,8 +5,9 @@
 #[non_exhaustive]
 pub enum Error {
     /// The file is not valid TOML, or a key is unknown, missing or of the wrong type. The
-    /// message carries the line and column.
-    #[error("{0}")]
+    /// message carries the line and column. Transparent, so that `{:#}` prints toml's message
+    /// once rather than once as this error and again as its source.
+    #[error(transparent)]
     Parse(#[from] toml::de::Error),
     /// A value is out of its valid range, or values contradict each other.
     #[error("`{field}` {reason}")]
