@@ -216,6 +216,22 @@ mod tests {
         }
     }
 
+    /// A d = 1, F = 1 SAE with both weights 1 and zero biases, so one step's arithmetic can be
+    /// checked by hand.
+    fn one_weight_sae(activation: Activation, threshold: Option<&[f32]>) -> Sae<Cpu> {
+        Sae {
+            w_enc: tensor2(&[[1.0]]),
+            b_enc: tensor1(&[0.0]),
+            w_dec: tensor2(&[[1.0]]),
+            b_dec: tensor1(&[0.0]),
+            activation,
+            apply_b_dec_to_input: false,
+            matmul: crate::MatmulPrecision::F32,
+            rank_by_decoder_norm: false,
+            threshold: threshold.map(tensor1),
+        }
+    }
+
     #[test]
     fn clipping_uses_the_global_norm_across_tensors() {
         // Norm over both tensors is 5 (3-4-5), so each is scaled by 1/5, not clipped alone.
@@ -234,17 +250,7 @@ mod tests {
 
     #[test]
     fn adam_matches_the_closed_form_of_its_first_two_steps() {
-        let mut sae = Sae::<Cpu> {
-            w_enc: tensor2(&[[1.0]]),
-            b_enc: tensor1(&[0.0]),
-            w_dec: tensor2(&[[1.0]]),
-            b_dec: tensor1(&[0.0]),
-            activation: Activation::Relu,
-            apply_b_dec_to_input: false,
-            matmul: crate::MatmulPrecision::F32,
-            rank_by_decoder_norm: false,
-            threshold: None,
-        };
+        let mut sae = one_weight_sae(Activation::Relu, None);
         let config = AdamConfig { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
         let mut adam = Adam::new(config, &sae);
         // Step 1 with g: m̂ = g, v̂ = g², so the step is lr·g/(|g| + ε) ≈ lr·sign(g).
@@ -259,17 +265,7 @@ mod tests {
 
     #[test]
     fn thresholds_step_raw_stay_non_negative_and_count_in_the_global_norm() {
-        let mut sae = Sae::<Cpu> {
-            w_enc: tensor2(&[[1.0]]),
-            b_enc: tensor1(&[0.0]),
-            w_dec: tensor2(&[[1.0]]),
-            b_dec: tensor1(&[0.0]),
-            activation: Activation::JumpRelu,
-            apply_b_dec_to_input: false,
-            matmul: crate::MatmulPrecision::F32,
-            rank_by_decoder_norm: false,
-            threshold: Some(tensor1(&[0.5, 2.0, 0.05])),
-        };
+        let mut sae = one_weight_sae(Activation::JumpRelu, Some(&[0.5, 2.0, 0.05]));
         let mut gradients = Gradients::zeros_like(&sae);
         gradients.threshold = Some(tensor1(&[0.0, -12.0, 0.0]));
         gradients.w_enc = tensor2(&[[5.0]]);
