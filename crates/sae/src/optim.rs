@@ -18,7 +18,8 @@
 //! Both are written on plain tensors so that the moments are ordinary tensors a checkpoint
 //! stores and restores bit for bit, and so that the clip coefficient never leaves the device.
 //! On the CPU backend the Adam update runs as one pass over host memory instead
-//! ([`crate::host`]), with the same f32 arithmetic in the same order, bit for bit.
+//! ([`crate::host`]), with the same f32 arithmetic in the same order, bit for bit, and the
+//! clip's norm is summed there too (in f64, so it agrees with the tensor norm to rounding).
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Tensor, TensorData};
@@ -77,6 +78,7 @@ impl<B: Backend> Gradients<B> {
     /// norm before clipping.
     pub fn clip_global_norm(self, max_norm: f64) -> (Self, Tensor<B, 1>) {
         let norm = self.global_norm();
+        // clip_coefficient's formula, on the device.
         let coefficient = (norm.clone().add_scalar(1e-6)).recip().mul_scalar(max_norm).clamp_max(1.0);
         let clipped = Gradients {
             w_enc: self.w_enc * coefficient.clone().unsqueeze(),
@@ -95,24 +97,76 @@ impl<B: Backend> Adam<B> {
         Adam { config, m: Gradients::zeros_like(sae), v: Gradients::zeros_like(sae) }
     }
 
-    /// Applies update number `t` (from 1) with learning rate `lr` to `sae`.
-    pub fn step(&mut self, sae: &mut Sae<B>, gradients: Gradients<B>, lr: f64, t: u64) {
+    /// Applies update number `t` (from 1) with learning rate `lr` to `sae`, the gradients first
+    /// scaled to a global norm of at most `max_norm` when it is given (the module docs).
+    pub fn step(&mut self, sae: &mut Sae<B>, gradients: Gradients<B>, lr: f64, t: u64, max_norm: Option<f64>) {
         let c = self.config;
         let correction1 = 1.0 - c.beta1.powi(t as i32);
         let correction2 = 1.0 - c.beta2.powi(t as i32);
         let update = Update { beta1: c.beta1, beta2: c.beta2, epsilon: c.epsilon, lr, correction1, correction2 };
-        update.apply(&mut sae.w_enc, gradients.w_enc, &mut self.m.w_enc, &mut self.v.w_enc);
-        update.apply(&mut sae.b_enc, gradients.b_enc, &mut self.m.b_enc, &mut self.v.b_enc);
-        update.apply(&mut sae.w_dec, gradients.w_dec, &mut self.m.w_dec, &mut self.v.w_dec);
-        update.apply(&mut sae.b_dec, gradients.b_dec, &mut self.m.b_dec, &mut self.v.b_dec);
-        if let (Some(g), Some(threshold), Some(m), Some(v)) =
-            (gradients.threshold, &mut sae.threshold, &mut self.m.threshold, &mut self.v.threshold)
-        {
-            update.apply(threshold, g, m, v);
+        if crate::host::tensors_live_on_host::<B>() {
+            self.step_on_host(sae, gradients, &update, max_norm);
+        } else {
+            let gradients = match max_norm {
+                Some(max_norm) => gradients.clip_global_norm(max_norm).0,
+                None => gradients,
+            };
+            update.apply(&mut sae.w_enc, gradients.w_enc, &mut self.m.w_enc, &mut self.v.w_enc);
+            update.apply(&mut sae.b_enc, gradients.b_enc, &mut self.m.b_enc, &mut self.v.b_enc);
+            update.apply(&mut sae.w_dec, gradients.w_dec, &mut self.m.w_dec, &mut self.v.w_dec);
+            update.apply(&mut sae.b_dec, gradients.b_dec, &mut self.m.b_dec, &mut self.v.b_dec);
+            if let (Some(g), Some(threshold), Some(m), Some(v)) =
+                (gradients.threshold, &mut sae.threshold, &mut self.m.threshold, &mut self.v.threshold)
+            {
+                update.apply(threshold, g, m, v);
+            }
+        }
+        if let Some(threshold) = &mut sae.threshold {
             // A negative threshold would let negative pre-activations through.
             *threshold = threshold.clone().clamp_min(0.0);
         }
     }
+
+    /// [`Adam::step`] on the CPU backend: each gradient is read into host memory once, and
+    /// the clip's norm and rescaling happen inside the passes that read it anyway, instead
+    /// of as tensor operations that each read and write every gradient (together they were
+    /// a seventh of a sparse TopK step at 512 × 16384).
+    fn step_on_host(&mut self, sae: &mut Sae<B>, gradients: Gradients<B>, update: &Update, max_norm: Option<f64>) {
+        let host = |g: Tensor<B, 2>| g.into_data().convert::<f32>();
+        let host1 = |g: Tensor<B, 1>| g.into_data().convert::<f32>();
+        let (w_enc, b_enc, w_dec, b_dec) = (host(gradients.w_enc), host1(gradients.b_enc), host(gradients.w_dec), host1(gradients.b_dec));
+        let threshold = gradients.threshold.map(host1);
+        let scale = match max_norm {
+            Some(max_norm) => {
+                let all = [Some(&w_enc), Some(&b_enc), Some(&w_dec), Some(&b_dec), threshold.as_ref()];
+                let squares: f64 = all.into_iter().flatten().map(|g| sum_of_squares(f32_slice(g))).sum();
+                clip_coefficient(squares.sqrt(), max_norm) as f32
+            }
+            None => 1.0,
+        };
+        update.apply_on_host(&mut sae.w_enc, &w_enc, scale, &mut self.m.w_enc, &mut self.v.w_enc);
+        update.apply_on_host(&mut sae.b_enc, &b_enc, scale, &mut self.m.b_enc, &mut self.v.b_enc);
+        update.apply_on_host(&mut sae.w_dec, &w_dec, scale, &mut self.m.w_dec, &mut self.v.w_dec);
+        update.apply_on_host(&mut sae.b_dec, &b_dec, scale, &mut self.m.b_dec, &mut self.v.b_dec);
+        if let (Some(g), Some(threshold), Some(m), Some(v)) = (threshold, &mut sae.threshold, &mut self.m.threshold, &mut self.v.threshold) {
+            update.apply_on_host(threshold, &g, scale, m, v);
+        }
+    }
+}
+
+/// Elements per parallel chunk of the host passes.
+const CHUNK: usize = 1 << 14;
+
+/// `Σ x²` in f64, summed chunk by chunk in a fixed order, so that the result does not depend
+/// on the number of threads (exact resume needs every step to repeat bit for bit).
+fn sum_of_squares(values: &[f32]) -> f64 {
+    let partial: Vec<f64> = values.par_chunks(CHUNK).map(|chunk| chunk.iter().map(|&x| f64::from(x) * f64::from(x)).sum()).collect();
+    partial.iter().sum()
+}
+
+/// torch's `clip_grad_norm_` factor for a global norm `norm`: `min(1, max_norm / (norm + 1e-6))`.
+fn clip_coefficient(norm: f64, max_norm: f64) -> f64 {
+    (max_norm / (norm + 1e-6)).min(1.0)
 }
 
 /// One Adam update's scalars, applied to each parameter in turn.
@@ -133,9 +187,6 @@ impl Update {
         m: &mut Tensor<B, D>,
         v: &mut Tensor<B, D>,
     ) {
-        if crate::host::tensors_live_on_host::<B>() {
-            return self.apply_on_host(param, gradient, m, v);
-        }
         // Each tensor is moved out of its slot (a cheap handle on the gradient holds the slot
         // meanwhile) so that it is the only handle on its buffer: a backend that updates
         // uniquely owned buffers in place then need not allocate a new one per operation.
@@ -149,35 +200,35 @@ impl Update {
     }
 
     /// [`Update::apply`] in one pass over host memory (burn's CPU backend), in parallel over
-    /// chunks: a CPU step is otherwise dominated by the dozen elementwise tensor operations
-    /// of the update, each reading and writing every parameter. Each element goes through
-    /// the same f32 operations in the same order as in the tensor version.
+    /// chunks, for the gradient `gradient` multiplied by `scale`: a CPU step is otherwise
+    /// dominated by the dozen elementwise tensor operations of the update, each reading and
+    /// writing every parameter. Each element goes through the same f32 operations in the same
+    /// order as in the tensor version (whose gradient is already scaled).
     fn apply_on_host<B: Backend, const D: usize>(
         &self,
         param: &mut Tensor<B, D>,
-        gradient: Tensor<B, D>,
+        gradient: &TensorData,
+        scale: f32,
         m: &mut Tensor<B, D>,
         v: &mut Tensor<B, D>,
     ) {
-        let device = gradient.device();
+        let device = param.device();
         // Moving each tensor out (an empty tensor holds its slot) leaves its buffer with one
         // owner, so that the CPU backend hands the buffer over instead of copying it.
         let empty = || Tensor::<B, D>::empty([0; D], &device);
         let own = |slot: &mut Tensor<B, D>| std::mem::replace(slot, empty()).into_data().convert::<f32>();
         let (mut p, mut m_data, mut v_data) = (own(param), own(m), own(v));
-        let g = gradient.into_data().convert::<f32>();
         let [beta1, beta2, epsilon, lr, correction1, correction2] =
             [self.beta1, self.beta2, self.epsilon, self.lr, self.correction1, self.correction2].map(|x| x as f32);
         let [one_minus_beta1, one_minus_beta2] = [1.0 - self.beta1, 1.0 - self.beta2].map(|x| x as f32);
-        const CHUNK: usize = 1 << 14;
-        let g_values: &[f32] = g.as_slice().expect("converted to f32");
         host_slice(&mut p)
             .par_chunks_mut(CHUNK)
             .zip(host_slice(&mut m_data).par_chunks_mut(CHUNK))
             .zip(host_slice(&mut v_data).par_chunks_mut(CHUNK))
-            .zip(g_values.par_chunks(CHUNK))
+            .zip(f32_slice(gradient).par_chunks(CHUNK))
             .for_each(|(((p, m), v), g)| {
                 for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
+                    let g = g * scale;
                     *m = *m * beta1 + g * one_minus_beta1;
                     *v = *v * beta2 + g * g * one_minus_beta2;
                     let denominator = (*v / correction2).sqrt() + epsilon;
@@ -193,6 +244,11 @@ impl Update {
 /// The values of data converted to f32.
 fn host_slice(data: &mut TensorData) -> &mut [f32] {
     data.as_mut_slice().expect("converted to f32")
+}
+
+/// [`host_slice`], read only.
+fn f32_slice(data: &TensorData) -> &[f32] {
+    data.as_slice().expect("converted to f32")
 }
 
 /// Moves the tensor out of `slot`, leaving a handle on `placeholder` in its place.
@@ -254,10 +310,10 @@ mod tests {
         let config = AdamConfig { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
         let mut adam = Adam::new(config, &sae);
         // Step 1 with g: m̂ = g, v̂ = g², so the step is lr·g/(|g| + ε) ≈ lr·sign(g).
-        adam.step(&mut sae, grads(1.0), 0.1, 1);
+        adam.step(&mut sae, grads(1.0), 0.1, 1, None);
         assert!((to_vec(sae.w_enc.clone())[0] - 0.9).abs() < 1e-6);
         // Step 2 with the same g: still m̂ = g and v̂ = g², so another lr.
-        adam.step(&mut sae, grads(1.0), 0.1, 2);
+        adam.step(&mut sae, grads(1.0), 0.1, 2, None);
         assert!((to_vec(sae.w_enc.clone())[0] - 0.8).abs() < 1e-6);
         // A zero gradient leaves a parameter with zero moments unchanged.
         assert_eq!(to_vec(sae.b_enc), vec![0.0]);
@@ -271,7 +327,7 @@ mod tests {
         gradients.w_enc = tensor2(&[[5.0]]);
         assert_eq!(to_vec(gradients.global_norm()), vec![13.0]);
         let mut adam = Adam::new(AdamConfig { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, &sae);
-        adam.step(&mut sae, gradients, 0.1, 1);
+        adam.step(&mut sae, gradients, 0.1, 1, None);
         // The first step moves θ by lr against its gradient's sign: 2.1 for the second
         // threshold, the first (zero gradient) unchanged.
         let threshold = to_vec(sae.threshold.clone().unwrap());
@@ -279,12 +335,13 @@ mod tests {
         // A step past 0 stops at 0.
         let mut gradients = Gradients::zeros_like(&sae);
         gradients.threshold = Some(tensor1(&[0.0, 0.0, 1.0]));
-        adam.step(&mut sae, gradients, 0.1, 2);
+        adam.step(&mut sae, gradients, 0.1, 2, None);
         assert_eq!(to_vec(sae.threshold.unwrap())[2], 0.0);
     }
 
-    /// The CPU backend's one-pass update gives the tensor update's bits (Autodiff<Flex> is
-    /// not host memory to [`crate::host`], so it runs the tensor version).
+    /// The CPU backend's one-pass update gives the tensor update's bits, with and without a
+    /// clip factor (Autodiff<Flex> is not host memory to [`crate::host`], so it runs the
+    /// tensor version).
     #[test]
     fn the_host_update_is_the_tensor_update_bit_for_bit() {
         use burn::tensor::Distribution;
@@ -304,19 +361,68 @@ mod tests {
         let random = |low, high| Tensor::<Cpu, 2>::random(shape, Distribution::Uniform(low, high), &device).into_data();
         let (param, gradient, m, v) = (random(-1.0, 1.0), random(-0.1, 0.1), random(-0.01, 0.01), random(0.0, 1e-4));
 
-        let on_host = {
-            let [mut p, mut m, mut v] = [&param, &m, &v].map(|d| Tensor::<Cpu, 2>::from_data(d.clone(), &device));
-            update.apply(&mut p, Tensor::from_data(gradient.clone(), &device), &mut m, &mut v);
-            [p, m, v].map(|x| x.into_data())
-        };
-        let generic = {
-            let [mut p, mut m, mut v] = [&param, &m, &v].map(|d| Tensor::<Generic, 2>::from_data(d.clone(), &device));
-            update.apply(&mut p, Tensor::from_data(gradient.clone(), &device), &mut m, &mut v);
-            [p, m, v].map(|x| x.into_data())
-        };
-        for (name, (host, tensor)) in ["param", "m", "v"].iter().zip(on_host.iter().zip(&generic)) {
-            assert_eq!(host, tensor, "{name}");
+        for scale in [1.0f32, 0.37] {
+            let on_host = {
+                let [mut p, mut m, mut v] = [&param, &m, &v].map(|d| Tensor::<Cpu, 2>::from_data(d.clone(), &device));
+                update.apply_on_host(&mut p, &gradient, scale, &mut m, &mut v);
+                [p, m, v].map(|x| x.into_data())
+            };
+            let generic = {
+                let [mut p, mut m, mut v] = [&param, &m, &v].map(|d| Tensor::<Generic, 2>::from_data(d.clone(), &device));
+                let scaled = Tensor::<Generic, 2>::from_data(gradient.clone(), &device).mul_scalar(scale);
+                update.apply(&mut p, scaled, &mut m, &mut v);
+                [p, m, v].map(|x| x.into_data())
+            };
+            for (name, (host, tensor)) in ["param", "m", "v"].iter().zip(on_host.iter().zip(&generic)) {
+                assert_eq!(host, tensor, "{name} at scale {scale}");
+            }
+            assert_ne!(on_host[0], param, "the update moved the parameters");
         }
-        assert_ne!(on_host[0], param, "the update moved the parameters");
+    }
+
+    /// A clipped step on the CPU backend (norm and factor on the host) lands where the tensor
+    /// version's does, to f32 rounding, with the encoder's gradient handed over transposed as
+    /// the sparse TopK step makes it.
+    #[test]
+    fn the_host_clip_is_the_tensor_clip() {
+        use burn::tensor::Distribution;
+        type Generic = burn::backend::Autodiff<Cpu>;
+        let device = Default::default();
+        let (d, features) = (24, 130);
+        let random = |shape: [usize; 2], scale: f64| Tensor::<Cpu, 2>::random(shape, Distribution::Normal(0.0, scale), &device).into_data();
+        let [w_enc_t, w_dec] = [random([features, d], 0.5), random([features, d], 0.5)];
+        let [b_enc, b_dec] = [random([1, features], 0.5), random([1, d], 0.5)];
+        let params = [random([d, features], 0.1), random([1, features], 0.1), random([features, d], 0.1), random([1, d], 0.1)];
+
+        fn step<B: Backend>(params: &[TensorData; 4], grads: [&TensorData; 4], device: &B::Device) -> Vec<Vec<f32>> {
+            let two = |data: &TensorData| Tensor::<B, 2>::from_data(data.clone(), device);
+            let one = |data: &TensorData| two(data).flatten::<1>(0, 1);
+            let mut sae = Sae {
+                w_enc: two(&params[0]),
+                b_enc: one(&params[1]),
+                w_dec: two(&params[2]),
+                b_dec: one(&params[3]),
+                activation: Activation::TopK { k: 4 },
+                apply_b_dec_to_input: false,
+                matmul: crate::MatmulPrecision::F32,
+                rank_by_decoder_norm: false,
+                threshold: None,
+            };
+            let gradients = Gradients { w_enc: two(grads[0]).transpose(), b_enc: one(grads[1]), w_dec: two(grads[2]), b_dec: one(grads[3]), threshold: None };
+            let mut adam = Adam::new(AdamConfig { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 }, &sae);
+            adam.step(&mut sae, gradients, 0.01, 1, Some(1.0));
+            vec![to_vec(sae.w_enc), to_vec(sae.b_enc), to_vec(sae.w_dec), to_vec(sae.b_dec), to_vec(adam.m.w_enc)]
+        }
+        let grads = [&w_enc_t, &b_enc, &w_dec, &b_dec];
+        let (host, generic) = (step::<Cpu>(&params, grads, &device), step::<Generic>(&params, grads, &device));
+        for (name, (h, g)) in ["w_enc", "b_enc", "w_dec", "b_dec", "m.w_enc"].iter().zip(host.iter().zip(&generic)) {
+            for (a, b) in h.iter().zip(g) {
+                assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-3), "{name}: host {a} vs tensor {b}");
+            }
+        }
+        // The gradients' norm is about 0.5·√(2·130·24 + 154) ≈ 40, so the clip bound: the first
+        // moment is (1 - β1)·g/40, not (1 - β1)·g.
+        let largest_moment = host[4].iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        assert!(largest_moment < 0.1 * 0.1, "the first moments show no clip: {largest_moment}");
     }
 }

@@ -25,6 +25,8 @@ use crate::loss::{total_variance, BatchStats, Gradients, StepResult};
 use crate::model::Sae;
 use crate::select::top_k_indices;
 
+mod on_host;
+
 /// The active part of a batch of TopK latents: for each row, the chosen latents and their
 /// values after the ReLU.
 #[derive(Debug, Clone)]
@@ -79,6 +81,33 @@ impl<B: Backend> SparseCodes<B> {
     /// Adds `weights_bj · vectors_b` to row `i_bj` of `into` (`[F, d]`), for every `(b, j)`.
     /// `weights`: `[batch, k]`, `vectors`: `[batch, d]`.
     fn scatter_outer(&self, into: Tensor<B, 2>, weights: Tensor<B, 2>, vectors: &Tensor<B, 2>) -> Tensor<B, 2> {
+        if crate::host::tensors_live_on_host::<B>() {
+            self.scatter_outer_on_host(into, weights, vectors)
+        } else {
+            self.scatter_outer_generic(into, weights, vectors)
+        }
+    }
+
+    /// [`Self::scatter_outer`] without the `[batch·k, d]` products (the CPU backend).
+    fn scatter_outer_on_host(&self, into: Tensor<B, 2>, weights: Tensor<B, 2>, vectors: &Tensor<B, 2>) -> Tensor<B, 2> {
+        let (device, [_, k], d) = (into.device(), self.indices.dims(), into.dims()[1]);
+        let mut sums = into.into_data().convert::<f32>();
+        let indices = self.flat_indices.to_data().convert::<i64>();
+        let [weights, vectors] = [weights.into_data(), vectors.to_data()].map(|data| data.convert::<f32>());
+        on_host::add_outer_rows(
+            sums.as_mut_slice().expect("converted to f32"),
+            d,
+            indices.as_slice().expect("converted to i64"),
+            weights.as_slice().expect("converted to f32"),
+            vectors.as_slice().expect("converted to f32"),
+            k,
+        );
+        Tensor::from_data(sums, &device)
+    }
+
+    /// [`Self::scatter_outer`] in burn's tensor operations (every other backend), and the
+    /// reference of the host version.
+    fn scatter_outer_generic(&self, into: Tensor<B, 2>, weights: Tensor<B, 2>, vectors: &Tensor<B, 2>) -> Tensor<B, 2> {
         // A batched [k, 1] x [1, d] product rather than a broadcast multiply: Flex runs
         // broadcasts through a strided iterator, at a fraction of gemm's speed.
         let outer: Tensor<B, 3> = weights.unsqueeze_dim::<3>(2).matmul(vectors.clone().unsqueeze_dim(1));
@@ -296,6 +325,31 @@ mod tests {
         assert_close("w_dec", sparse.gradients.w_dec, dense.gradients.w_dec);
         assert_close("b_dec", sparse.gradients.b_dec, dense.gradients.b_dec);
         assert_eq!(sparse.fired.into_data(), dense.fired.into_data());
+    }
+
+    /// The host scatter-add gives the generic one's bits, with many codes landing on the same
+    /// rows (Autodiff<Flex> is not host memory to [`crate::host`], so it runs the generic
+    /// version).
+    #[test]
+    fn the_host_scatter_add_is_the_generic_one_bit_for_bit() {
+        type Generic = burn::backend::Autodiff<Cpu>;
+        assert!(crate::host::tensors_live_on_host::<Cpu>() && !crate::host::tensors_live_on_host::<Generic>());
+        let (rows, k, features, d) = (37, 5, 23, 9);
+        let indices: Vec<i64> = (0..rows * k).map(|p| ((p * 7 + p / 3) % features) as i64).collect();
+        let random = |shape: [usize; 2]| Tensor::<Cpu, 2>::random(shape, Distribution::Normal(0.0, 1.0), &device()).into_data();
+        let (into, weights, vectors) = (random([features, d]), random([rows, k]), random([rows, d]));
+
+        fn scatter<B: Backend>(indices: &[i64], [rows, k]: [usize; 2], [into, weights, vectors]: [&TensorData; 3]) -> TensorData {
+            let device = Default::default();
+            let float = |data: &TensorData| Tensor::<B, 2>::from_data(data.clone(), &device);
+            let indices = Tensor::<B, 2, Int>::from_data(TensorData::new(indices.to_vec(), [rows, k]), &device);
+            let codes = SparseCodes::new(indices, float(weights));
+            codes.scatter_outer(float(into), float(weights), &float(vectors)).into_data()
+        }
+        let inputs = [&into, &weights, &vectors];
+        let host = scatter::<Cpu>(&indices, [rows, k], inputs);
+        assert_eq!(host, scatter::<Generic>(&indices, [rows, k], inputs));
+        assert_ne!(host, into, "the scatter-add changed the rows");
     }
 
     #[test]

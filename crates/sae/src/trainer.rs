@@ -317,10 +317,8 @@ impl<B: Backend> Trainer<B> {
         if unit_decoder {
             gradients.w_dec = project_out_parallel(&self.sae.w_dec, gradients.w_dec);
         }
-        if clip > 0.0 {
-            gradients = gradients.clip_global_norm(clip).0;
-        }
-        self.adam.step(&mut self.sae, gradients, lr, self.step + 1);
+        let max_norm = (clip > 0.0).then_some(clip);
+        self.adam.step(&mut self.sae, gradients, lr, self.step + 1, max_norm);
         if unit_decoder {
             self.sae.w_dec = self.sae.w_dec.clone() / self.sae.decoder_norms().unsqueeze_dim(1);
         }
