@@ -287,7 +287,7 @@ fn auxk_terms<B: Backend>(
     // kept, and the ReLU makes it 0.
     let (latents, active) = top_k_relu(
         pre.clone().mask_fill(live.clone(), f32::NEG_INFINITY),
-        &sae.ranking(pre).mask_fill(live, f32::NEG_INFINITY),
+        sae.ranking(pre).mask_fill(live, f32::NEG_INFINITY),
         auxk_k.min(features),
     );
     let any_dead = dead.clone().any().float();

@@ -110,8 +110,8 @@ impl<B: Backend> Sae<B> {
                 let active = pre.clone().greater_elem(0.0);
                 (pre.mask_fill(active.clone().bool_not(), 0.0), active)
             }
-            Activation::TopK { k } => top_k_relu(pre.clone(), &self.ranking(&pre), k),
-            Activation::BatchTopK { k } => batch_top_k_relu(pre.clone(), &self.ranking(&pre), k),
+            Activation::TopK { k } => top_k_relu(pre.clone(), self.ranking(&pre), k),
+            Activation::BatchTopK { k } => batch_top_k_relu(pre.clone(), self.ranking(&pre), k),
             Activation::JumpRelu => {
                 let ranking = self.ranking(&pre);
                 let active = match &self.threshold {
@@ -161,7 +161,7 @@ impl<B: Backend> Sae<B> {
 ///
 /// # Shapes
 /// `pre`, `ranking`: `[batch, features]` → latents and active mask, both `[batch, features]`.
-pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
+pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
     let indices = top_k_indices(ranking, k);
     let values = pre.clone().gather(1, indices.clone()).clamp_min(0.0);
     let latents = pre.zeros_like().scatter(1, indices, values, burn::tensor::IndexingUpdateOp::Add);
@@ -175,10 +175,10 @@ pub fn top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usiz
 ///
 /// # Shapes
 /// `pre`, `ranking`: `[batch, features]` → latents and active mask, both `[batch, features]`.
-pub fn batch_top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
+pub fn batch_top_k_relu<B: Backend>(pre: Tensor<B, 2>, ranking: Tensor<B, 2>, k: usize) -> (Tensor<B, 2>, Tensor<B, 2, Bool>) {
     let [rows, features] = pre.dims();
     let flat = |t: Tensor<B, 2>| t.reshape([1, rows * features]);
-    let (latents, active) = top_k_relu(flat(pre), &flat(ranking.clone()), k * rows);
+    let (latents, active) = top_k_relu(flat(pre), flat(ranking), k * rows);
     (latents.reshape([rows, features]), active.reshape([rows, features]))
 }
 
@@ -226,7 +226,7 @@ mod tests {
     fn top_k_keeps_the_k_largest_positive_entries() {
         // 2×4 example: row 0 keeps 5 and 3; row 1 keeps 2 and zeroes -1 (ReLU).
         let pre = tensor2(&[[1.0, 5.0, -2.0, 3.0], [-4.0, -1.0, 2.0, -3.0]]);
-        let (latents, active) = top_k_relu(pre.clone(), &pre, 2);
+        let (latents, active) = top_k_relu(pre.clone(), pre.clone(), 2);
         assert_eq!(to_vec(latents), vec![0.0, 5.0, 0.0, 3.0, 0.0, 0.0, 2.0, 0.0]);
         let active: Vec<bool> = active.into_data().to_vec().unwrap();
         assert_eq!(active, vec![false, true, false, true, false, false, true, false]);
@@ -251,7 +251,7 @@ mod tests {
     fn batch_top_k_shares_the_budget_across_rows() {
         // k = 2 over 2 rows: the batch's 4 largest (5, 3, 2.5, 2) win, 3 from row 0 and 1 from row 1.
         let pre = tensor2(&[[1.0, 5.0, 2.5, 3.0], [-4.0, -1.0, 2.0, -3.0]]);
-        let (latents, active) = batch_top_k_relu(pre.clone(), &pre, 2);
+        let (latents, active) = batch_top_k_relu(pre.clone(), pre.clone(), 2);
         assert_eq!(to_vec(latents), vec![0.0, 5.0, 2.5, 3.0, 0.0, 0.0, 2.0, 0.0]);
         assert_eq!(active.int().sum().into_scalar(), 4);
     }

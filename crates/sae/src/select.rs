@@ -42,24 +42,26 @@ impl Selection {
 }
 
 /// Indices of the `k` largest entries of each row of `values`, largest first, by the fast
-/// path of `B`. `[rows, n] -> [rows, k]`, `k <= n`.
-pub fn top_k_indices<B: Backend>(values: &Tensor<B, 2>, k: usize) -> Tensor<B, 2, Int> {
+/// path of `B`. `[rows, n] -> [rows, k]`, `k <= n`. Taking `values` lets the host path read a
+/// tensor nothing else holds without copying it.
+pub fn top_k_indices<B: Backend>(values: Tensor<B, 2>, k: usize) -> Tensor<B, 2, Int> {
     top_k_indices_by(values, k, Selection::for_backend::<B>())
 }
 
 /// [`top_k_indices`] by a chosen path (tests compare the two).
-pub fn top_k_indices_by<B: Backend>(values: &Tensor<B, 2>, k: usize, selection: Selection) -> Tensor<B, 2, Int> {
+pub fn top_k_indices_by<B: Backend>(values: Tensor<B, 2>, k: usize, selection: Selection) -> Tensor<B, 2, Int> {
     let [rows, n] = values.dims();
     assert!(k >= 1 && k <= n, "top-k of rows of {n} entries needs 1 <= k <= {n}, got k = {k}");
     match selection {
-        Selection::Sort => values.clone().topk_with_indices(k, 1).1,
+        Selection::Sort => values.topk_with_indices(k, 1).1,
         Selection::Host => {
-            let data = values.to_data().convert::<f32>();
+            let device = values.device();
+            let data = values.into_data().convert::<f32>();
             // A converted f32 TensorData always reads back as f32.
             let entries: &[f32] = data.as_slice().expect("f32 data");
             let mut indices = vec![0i64; rows * k];
             entries.par_chunks(n).zip(indices.par_chunks_mut(k)).for_each(|(row, out)| best_k_of_row(row, out));
-            Tensor::from_data(TensorData::new(indices, [rows, k]), &values.device())
+            Tensor::from_data(TensorData::new(indices, [rows, k]), &device)
         }
     }
 }
@@ -127,7 +129,7 @@ mod tests {
     #[test]
     fn picks_the_largest_first_and_breaks_ties_to_the_left() {
         let values = tensor2(&[[1.0, 5.0, -2.0, 5.0, 3.0], [-4.0, -1.0, -1.0, -3.0, -9.0]]);
-        assert_eq!(indices(top_k_indices_by(&values, 3, Selection::Host)), vec![1, 3, 4, 1, 2, 3]);
+        assert_eq!(indices(top_k_indices_by(values, 3, Selection::Host)), vec![1, 3, 4, 1, 2, 3]);
     }
 
     #[test]
@@ -151,8 +153,8 @@ mod tests {
             let data: Vec<f32> = values.iter().map(|&v| v as f32 / 100.0).collect();
             let values = Tensor::<Cpu, 2>::from_data(TensorData::new(data, [rows, n]), &device());
             prop_assert_eq!(
-                indices(top_k_indices_by(&values, k, Selection::Host)),
-                indices(top_k_indices_by(&values, k, Selection::Sort))
+                indices(top_k_indices_by(values.clone(), k, Selection::Host)),
+                indices(top_k_indices_by(values, k, Selection::Sort))
             );
         }
     }

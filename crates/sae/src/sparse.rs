@@ -43,7 +43,7 @@ pub struct SparseCodes<B: Backend> {
 impl<B: Backend> SparseCodes<B> {
     /// The `k` entries of each row of `pre` (`[batch, n]`) that rank highest in `ranking`
     /// (`pre` or a positive per-latent rescaling of it, [`Sae::ranking`]), ReLU applied.
-    pub fn top_k(pre: &Tensor<B, 2>, ranking: &Tensor<B, 2>, k: usize) -> Self {
+    pub fn top_k(pre: &Tensor<B, 2>, ranking: Tensor<B, 2>, k: usize) -> Self {
         let indices = top_k_indices(ranking, k);
         let values = pre.clone().gather(1, indices.clone()).clamp_min(0.0);
         Self::new(indices, values)
@@ -161,7 +161,10 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let input = sae.encoder_input(x.clone());
     let pre = sae.pre_activations(input.clone());
     let ranking = sae.ranking(&pre);
-    let codes = SparseCodes::top_k(&pre, &ranking, k);
+    // AuxK ranks the dead latents by the same values. Without it the selection takes the
+    // ranking over, and on the CPU reads it where it is instead of copying 4·batch·F bytes.
+    let auxk_ranking = dead.is_some().then(|| ranking.clone());
+    let codes = SparseCodes::top_k(&pre, ranking, k);
 
     let decoder_rows = codes.gather_rows(&sae.w_dec);
     let reconstruction = codes.combine(&decoder_rows) + sae.b_dec.clone().unsqueeze();
@@ -177,7 +180,8 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let mut w_dec_grad = codes.scatter_outer(Tensor::zeros([features, d], &device), codes.values.clone(), &d_recon);
     let mut encoder = EncoderGradient::zeros(features, d, &device).add(&codes, d_codes, &input);
 
-    let (loss, auxk) = match dead.and_then(|dead| AuxK::of(sae, &pre, &ranking, dead, auxk_k, error.clone().neg().detach())) {
+    let aux = dead.zip(auxk_ranking.as_ref()).and_then(|(dead, ranking)| AuxK::of(sae, &pre, ranking, dead, auxk_k, error.clone().neg().detach()));
+    let (loss, auxk) = match aux {
         Some(aux) => {
             let d_aux = aux.residual.mul_scalar(2.0 * auxk_coefficient) * (gradient_scale.unsqueeze() / aux.variance.unsqueeze());
             let d_aux_codes = aux.codes.code_gradient(&aux.decoder_rows, &d_aux);
@@ -247,7 +251,7 @@ impl<B: Backend> AuxK<B> {
         }
         let dead_pre = pre.clone().select(1, dead_indices.clone());
         let dead_ranking = ranking.clone().select(1, dead_indices.clone());
-        let local = SparseCodes::top_k(&dead_pre, &dead_ranking, auxk_k.min(dead_count));
+        let local = SparseCodes::top_k(&dead_pre, dead_ranking, auxk_k.min(dead_count));
         let [rows, chosen] = local.indices.dims();
         let global = dead_indices.select(0, local.flat_indices).reshape([rows, chosen]);
         let codes = SparseCodes::new(global, local.values);
