@@ -129,8 +129,8 @@ impl<B: Backend> Adam<B> {
 
     /// [`Adam::step`] on the CPU backend: each gradient is read into host memory once, and
     /// the clip's norm and rescaling happen inside the passes that read it anyway, instead
-    /// of as tensor operations that each read and write every gradient (together they were
-    /// a seventh of a sparse TopK step at 512 × 16384).
+    /// of as tensor operations that each read and write every gradient again (a square, a
+    /// sum and a multiply per tensor, the encoder's through a transposed view).
     fn step_on_host(&mut self, sae: &mut Sae<B>, gradients: Gradients<B>, update: &Update, max_norm: Option<f64>) {
         let host = |g: Tensor<B, 2>| g.into_data().convert::<f32>();
         let host1 = |g: Tensor<B, 1>| g.into_data().convert::<f32>();
