@@ -417,7 +417,9 @@ mod tests {
         let (host, generic) = (step::<Cpu>(&params, grads, &device), step::<Generic>(&params, grads, &device));
         for (name, (h, g)) in ["w_enc", "b_enc", "w_dec", "b_dec", "m.w_enc"].iter().zip(host.iter().zip(&generic)) {
             for (a, b) in h.iter().zip(g) {
-                assert!((a - b).abs() <= 1e-6 * b.abs().max(1e-3), "{name}: host {a} vs tensor {b}");
+                // Relative to the value plus one step of lr (0.01): a parameter near 0 moved by
+                // lr carries lr's rounding.
+                assert!((a - b).abs() <= 1e-6 * (b.abs() + 0.01), "{name}: host {a} vs tensor {b}");
             }
         }
         // The gradients' norm is about 0.5·√(2·130·24 + 154) ≈ 40, so the clip bound: the first
