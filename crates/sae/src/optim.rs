@@ -132,10 +132,9 @@ impl<B: Backend> Adam<B> {
     /// of as tensor operations that each read and write every gradient again (a square, a
     /// sum and a multiply per tensor, the encoder's through a transposed view).
     fn step_on_host(&mut self, sae: &mut Sae<B>, gradients: Gradients<B>, update: &Update, max_norm: Option<f64>) {
-        let host = |g: Tensor<B, 2>| g.into_data().convert::<f32>();
-        let host1 = |g: Tensor<B, 1>| g.into_data().convert::<f32>();
-        let (w_enc, b_enc, w_dec, b_dec) = (host(gradients.w_enc), host1(gradients.b_enc), host(gradients.w_dec), host1(gradients.b_dec));
-        let threshold = gradients.threshold.map(host1);
+        let (w_enc, b_enc, w_dec, b_dec) =
+            (f32_data(gradients.w_enc), f32_data(gradients.b_enc), f32_data(gradients.w_dec), f32_data(gradients.b_dec));
+        let threshold = gradients.threshold.map(f32_data);
         let scale = match max_norm {
             Some(max_norm) => {
                 let all = [Some(&w_enc), Some(&b_enc), Some(&w_dec), Some(&b_dec), threshold.as_ref()];
@@ -216,7 +215,7 @@ impl Update {
         // Moving each tensor out (an empty tensor holds its slot) leaves its buffer with one
         // owner, so that the CPU backend hands the buffer over instead of copying it.
         let empty = || Tensor::<B, D>::empty([0; D], &device);
-        let own = |slot: &mut Tensor<B, D>| std::mem::replace(slot, empty()).into_data().convert::<f32>();
+        let own = |slot: &mut Tensor<B, D>| f32_data(std::mem::replace(slot, empty()));
         let (mut p, mut m_data, mut v_data) = (own(param), own(m), own(v));
         let [beta1, beta2, epsilon, lr, correction1, correction2] =
             [self.beta1, self.beta2, self.epsilon, self.lr, self.correction1, self.correction2].map(|x| x as f32);
@@ -244,6 +243,11 @@ impl Update {
 /// The values of data converted to f32.
 fn host_slice(data: &mut TensorData) -> &mut [f32] {
     data.as_mut_slice().expect("converted to f32")
+}
+
+/// A tensor's values as f32 host data (a contiguous copy where the tensor is a view).
+fn f32_data<B: Backend, const D: usize>(tensor: Tensor<B, D>) -> TensorData {
+    tensor.into_data().convert::<f32>()
 }
 
 /// [`host_slice`], read only.
