@@ -1,7 +1,8 @@
 //! The SAE's parameters and its forward pass.
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, Tensor, TensorData};
+use rayon::prelude::*;
 
 use crate::precision::MatmulPrecision;
 use crate::select::top_k_indices;
@@ -127,7 +128,16 @@ impl<B: Backend> Sae<B> {
     /// [`Sae::rank_by_decoder_norm`]. `[batch, features] -> [batch, features]`
     pub fn ranking(&self, pre: &Tensor<B, 2>) -> Tensor<B, 2> {
         if self.rank_by_decoder_norm {
-            pre.clone() * self.decoder_norms().unsqueeze()
+            self.ranking_given_norms(pre, &self.decoder_norms())
+        } else {
+            pre.clone()
+        }
+    }
+
+    /// [`Sae::ranking`] with the decoder norms already at hand (`[features]`).
+    pub fn ranking_given_norms(&self, pre: &Tensor<B, 2>, decoder_norms: &Tensor<B, 1>) -> Tensor<B, 2> {
+        if self.rank_by_decoder_norm {
+            pre.clone() * decoder_norms.clone().unsqueeze()
         } else {
             pre.clone()
         }
@@ -149,7 +159,15 @@ impl<B: Backend> Sae<B> {
 
     /// L2 norm of each decoder row. `[features]`
     pub fn decoder_norms(&self) -> Tensor<B, 1> {
-        self.w_dec.clone().square().sum_dim(1).sqrt().squeeze_dim(1)
+        if crate::host::tensors_live_on_host::<B>() {
+            // One pass over the decoder where it is, instead of a squared copy of it.
+            let [features, d] = self.w_dec.dims();
+            let norms: Vec<f32> =
+                crate::host::read_f32(&self.w_dec, |w_dec| w_dec.par_chunks(d).map(|row| crate::host::dot(row, row).sqrt()).collect());
+            Tensor::from_data(TensorData::new(norms, [features]), &self.w_dec.device())
+        } else {
+            self.w_dec.clone().square().sum_dim(1).sqrt().squeeze_dim(1)
+        }
     }
 }
 
@@ -273,5 +291,23 @@ mod tests {
     #[test]
     fn decoder_norms_by_hand() {
         assert_eq!(to_vec(two_by_two().decoder_norms()), vec![1.0, 2.0]);
+    }
+
+    /// The host norms (one pass over Flex's memory) are the tensor ones to float rounding;
+    /// Autodiff<Flex> is not host memory to `crate::host`, so it computes them with tensor ops.
+    #[test]
+    fn the_host_decoder_norms_are_the_tensor_ones() {
+        type Generic = burn::backend::Autodiff<Cpu>;
+        let (features, d) = (37, 21);
+        let w_dec = Tensor::<Cpu, 2>::random([features, d], burn::tensor::Distribution::Normal(0.0, 1.5), &Default::default());
+        let mut host = two_by_two();
+        host.w_dec = w_dec.clone();
+        let generic: Tensor<Generic, 2> = Tensor::from_data(w_dec.into_data(), &Default::default());
+        let expected = generic.square().sum_dim(1).sqrt().squeeze_dim::<1>(1).into_data().to_vec::<f32>().unwrap();
+        let norms = to_vec(host.decoder_norms());
+        assert_eq!(norms.len(), features);
+        for (i, (norm, expected)) in norms.iter().zip(&expected).enumerate() {
+            assert!((norm - expected).abs() <= 1e-6 * expected, "row {i}: {norm} vs {expected}");
+        }
     }
 }

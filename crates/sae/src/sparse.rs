@@ -19,7 +19,7 @@
 //! to float rounding (the sums run in another order).
 
 use burn::tensor::backend::Backend;
-use burn::tensor::{Bool, Int, Tensor};
+use burn::tensor::{Bool, Int, Tensor, TensorData};
 
 use crate::loss::{total_variance, BatchStats, Gradients, StepResult};
 use crate::model::Sae;
@@ -38,6 +38,19 @@ pub struct SparseCodes<B: Backend> {
     /// The indices as one list, row after row, which every gather and scatter reads.
     /// `[batch·k]`
     flat_indices: Tensor<B, 1, Int>,
+    /// The same list in host memory, for the host loops ([`on_host`]); `None` on other
+    /// backends.
+    host_indices: Option<Vec<usize>>,
+}
+
+/// The decoder rows that codes point at, as [`SparseCodes::combine`] and
+/// [`SparseCodes::code_gradient`] read them: gathered into a `[batch, k, d]` tensor by the
+/// generic kernel, read in place by the host loops.
+struct ActiveRows<B: Backend> {
+    /// The whole `[F, d]` matrix.
+    matrix: Tensor<B, 2>,
+    /// Its rows at the codes, `[batch, k, d]`; `None` on the host.
+    gathered: Option<Tensor<B, 3>>,
 }
 
 impl<B: Backend> SparseCodes<B> {
@@ -51,7 +64,13 @@ impl<B: Backend> SparseCodes<B> {
 
     fn new(indices: Tensor<B, 2, Int>, values: Tensor<B, 2>) -> Self {
         let flat_indices = indices.clone().flatten(0, 1);
-        SparseCodes { indices, values, flat_indices }
+        let host_indices = crate::host::tensors_live_on_host::<B>()
+            .then(|| flat_indices.to_data().convert::<i64>().iter::<i64>().map(|i| i as usize).collect());
+        SparseCodes { indices, values, flat_indices, host_indices }
+    }
+
+    fn k(&self) -> usize {
+        self.indices.dims()[1]
     }
 
     /// Where a code is nonzero (the ReLU's derivative is 1 there). `[batch, k]`
@@ -59,48 +78,96 @@ impl<B: Backend> SparseCodes<B> {
         self.values.clone().greater_elem(0.0)
     }
 
-    /// The rows of `matrix` (`[F, d]`) that each code points at. `[batch, k, d]`
-    fn gather_rows(&self, matrix: &Tensor<B, 2>) -> Tensor<B, 3> {
-        let [batch, k] = self.indices.dims();
-        let d = matrix.dims()[1];
-        matrix.clone().select(0, self.flat_indices.clone()).reshape([batch, k, d])
+    /// The rows of `matrix` (`[F, d]`) that the codes point at.
+    fn active_rows(&self, matrix: &Tensor<B, 2>) -> ActiveRows<B> {
+        let gathered = self.host_indices.is_none().then(|| {
+            let [batch, k] = self.indices.dims();
+            matrix.clone().select(0, self.flat_indices.clone()).reshape([batch, k, matrix.dims()[1]])
+        });
+        ActiveRows { matrix: matrix.clone(), gathered }
     }
 
-    /// `Σ_j v_bj · rows_bj` for each row. `rows`: `[batch, k, d]` → `[batch, d]`
-    fn combine(&self, rows: &Tensor<B, 3>) -> Tensor<B, 2> {
-        self.values.clone().unsqueeze_dim::<3>(1).matmul(rows.clone()).squeeze_dim(1)
+    /// `Σ_j v_bj · rows_bj` for each row. `[batch, d]`
+    fn combine(&self, rows: &ActiveRows<B>) -> Tensor<B, 2> {
+        match (&rows.gathered, &self.host_indices) {
+            (Some(gathered), _) => self.values.clone().unsqueeze_dim::<3>(1).matmul(gathered.clone()).squeeze_dim(1),
+            (None, Some(indices)) => {
+                let [batch, d] = [self.values.dims()[0], rows.matrix.dims()[1]];
+                let values = self.values.to_data().convert::<f32>();
+                let combined = crate::host::read_f32(&rows.matrix, |matrix| {
+                    on_host::combine_rows(matrix, d, indices, values.as_slice().expect("converted to f32"), self.k())
+                });
+                Tensor::from_data(TensorData::new(combined, [batch, d]), &self.values.device())
+            }
+            (None, None) => unreachable!("rows are gathered wherever the codes are not on the host"),
+        }
     }
 
     /// The gradient of the codes from the gradient `d_out` (`[batch, d]`) of [`Self::combine`]'s
     /// output, zeroed where a code is 0. `[batch, k]`
-    fn code_gradient(&self, rows: &Tensor<B, 3>, d_out: &Tensor<B, 2>) -> Tensor<B, 2> {
-        let d_values: Tensor<B, 2> = rows.clone().matmul(d_out.clone().unsqueeze_dim(2)).squeeze_dim(2);
-        d_values.mask_fill(self.active().bool_not(), 0.0)
+    fn code_gradient(&self, rows: &ActiveRows<B>, d_out: &Tensor<B, 2>) -> Tensor<B, 2> {
+        match (&rows.gathered, &self.host_indices) {
+            (Some(gathered), _) => {
+                let d_values: Tensor<B, 2> = gathered.clone().matmul(d_out.clone().unsqueeze_dim(2)).squeeze_dim(2);
+                d_values.mask_fill(self.active().bool_not(), 0.0)
+            }
+            (None, Some(indices)) => {
+                let d = rows.matrix.dims()[1];
+                let [values, d_out] = [self.values.to_data(), d_out.to_data()].map(|data| data.convert::<f32>());
+                let dots = crate::host::read_f32(&rows.matrix, |matrix| {
+                    let [values, d_out] = [&values, &d_out].map(|data| data.as_slice().expect("converted to f32"));
+                    on_host::row_dots(matrix, d, indices, values, d_out, self.k())
+                });
+                Tensor::from_data(TensorData::new(dots, self.values.dims()), &self.values.device())
+            }
+            (None, None) => unreachable!("rows are gathered wherever the codes are not on the host"),
+        }
     }
 
     /// Adds `weights_bj · vectors_b` to row `i_bj` of `into` (`[F, d]`), for every `(b, j)`.
     /// `weights`: `[batch, k]`, `vectors`: `[batch, d]`.
     fn scatter_outer(&self, into: Tensor<B, 2>, weights: Tensor<B, 2>, vectors: &Tensor<B, 2>) -> Tensor<B, 2> {
-        if crate::host::tensors_live_on_host::<B>() {
-            self.scatter_outer_on_host(into, weights, vectors)
-        } else {
-            self.scatter_outer_generic(into, weights, vectors)
+        match &self.host_indices {
+            Some(indices) => {
+                let d = into.dims()[1];
+                self.on_host_buffer(into, weights, vectors, |into, weights, vectors| {
+                    on_host::add_outer_rows(into, d, indices, weights, vectors, self.k())
+                })
+            }
+            None => self.scatter_outer_generic(into, weights, vectors),
         }
     }
 
-    /// [`Self::scatter_outer`] without the `[batch·k, d]` products (the CPU backend).
-    fn scatter_outer_on_host(&self, into: Tensor<B, 2>, weights: Tensor<B, 2>, vectors: &Tensor<B, 2>) -> Tensor<B, 2> {
-        let (device, [_, k], d) = (into.device(), self.indices.dims(), into.dims()[1]);
+    /// Adds `weights_bj · vectors_b` to column `i_bj` of `into` (`[d, F]`): [`Self::scatter_outer`]
+    /// into the transposed matrix, for a gradient in the layout of the encoder weight.
+    fn scatter_outer_columns(&self, into: Tensor<B, 2>, weights: Tensor<B, 2>, vectors: &Tensor<B, 2>) -> Tensor<B, 2> {
+        match &self.host_indices {
+            Some(indices) => {
+                let features = into.dims()[1];
+                self.on_host_buffer(into, weights, vectors, |into, weights, vectors| {
+                    on_host::add_outer_columns(into, features, indices, weights, vectors, self.k())
+                })
+            }
+            None => self.scatter_outer_generic(into.transpose(), weights, vectors).transpose(),
+        }
+    }
+
+    /// Runs a host scatter-add `add(into, weights, vectors)` on the tensors' values.
+    fn on_host_buffer(
+        &self,
+        into: Tensor<B, 2>,
+        weights: Tensor<B, 2>,
+        vectors: &Tensor<B, 2>,
+        add: impl FnOnce(&mut [f32], &[f32], &[f32]),
+    ) -> Tensor<B, 2> {
+        let device = into.device();
+        // `into` is the step's own gradient, so this takes its buffer without a copy.
         let mut sums = into.into_data().convert::<f32>();
-        let indices = self.flat_indices.to_data().convert::<i64>();
         let [weights, vectors] = [weights.into_data(), vectors.to_data()].map(|data| data.convert::<f32>());
-        on_host::add_outer_rows(
+        add(
             sums.as_mut_slice().expect("converted to f32"),
-            d,
-            indices.as_slice().expect("converted to i64"),
             weights.as_slice().expect("converted to f32"),
             vectors.as_slice().expect("converted to f32"),
-            k,
         );
         Tensor::from_data(sums, &device)
     }
@@ -123,22 +190,22 @@ impl<B: Backend> SparseCodes<B> {
 /// Gradient accumulators of the encoder, which both the main loss and AuxK reach through
 /// the pre-activations.
 struct EncoderGradient<B: Backend> {
-    /// `∂L/∂W_encᵀ`, `[F, d]`: rows are what a scatter-add writes.
-    w_enc_t: Tensor<B, 2>,
+    /// `∂L/∂W_enc`, `[d, F]`.
+    w_enc: Tensor<B, 2>,
     /// `∂L/∂b_enc`, `[F]`.
     b_enc: Tensor<B, 1>,
 }
 
 impl<B: Backend> EncoderGradient<B> {
     fn zeros(features: usize, d: usize, device: &B::Device) -> Self {
-        EncoderGradient { w_enc_t: Tensor::zeros([features, d], device), b_enc: Tensor::zeros([features], device) }
+        EncoderGradient { w_enc: crate::host::zeros([d, features], device), b_enc: Tensor::zeros([features], device) }
     }
 
     /// Adds the contribution of the codes' gradient `d_codes` (`[batch, k]`) for encoder input
     /// `input` (`[batch, d]`).
     fn add(self, codes: &SparseCodes<B>, d_codes: Tensor<B, 2>, input: &Tensor<B, 2>) -> Self {
         EncoderGradient {
-            w_enc_t: codes.scatter_outer(self.w_enc_t, d_codes.clone(), input),
+            w_enc: codes.scatter_outer_columns(self.w_enc, d_codes.clone(), input),
             b_enc: codes.scatter(self.b_enc, d_codes),
         }
     }
@@ -160,13 +227,14 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let features = sae.features();
     let input = sae.encoder_input(x.clone());
     let pre = sae.pre_activations(input.clone());
-    let ranking = sae.ranking(&pre);
+    let decoder_norms = sae.decoder_norms();
+    let ranking = sae.ranking_given_norms(&pre, &decoder_norms);
     // AuxK ranks the dead latents by the same values. Without it the selection takes the
     // ranking over, and on the CPU reads it where it is instead of copying 4·batch·F bytes.
     let auxk_ranking = dead.is_some().then(|| ranking.clone());
     let codes = SparseCodes::top_k(&pre, ranking, k);
 
-    let decoder_rows = codes.gather_rows(&sae.w_dec);
+    let decoder_rows = codes.active_rows(&sae.w_dec);
     let reconstruction = codes.combine(&decoder_rows) + sae.b_dec.clone().unsqueeze();
     let error = reconstruction - x.clone();
     let squared_error = error.clone().square().sum();
@@ -177,7 +245,7 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let gradient_scale = variance.div_scalar(rows as f64);
     let d_recon = error.clone().mul_scalar(2.0 / rows as f64);
     let d_codes = codes.code_gradient(&decoder_rows, &d_recon);
-    let mut w_dec_grad = codes.scatter_outer(Tensor::zeros([features, d], &device), codes.values.clone(), &d_recon);
+    let mut w_dec_grad = codes.scatter_outer(crate::host::zeros([features, d], &device), codes.values.clone(), &d_recon);
     let mut encoder = EncoderGradient::zeros(features, d, &device).add(&codes, d_codes, &input);
 
     let aux = dead.zip(auxk_ranking.as_ref()).and_then(|(dead, ranking)| AuxK::of(sae, &pre, ranking, dead, auxk_k, error.clone().neg().detach()));
@@ -202,7 +270,7 @@ pub fn topk_loss_and_gradients<B: Backend>(
 
     let active = codes.active().float();
     let fired = codes.scatter(Tensor::zeros([features], &device), active.clone()).greater_elem(0.0);
-    let code_norms = sae.decoder_norms().select(0, codes.flat_indices.clone()).reshape([rows, k]);
+    let code_norms = decoder_norms.select(0, codes.flat_indices.clone()).reshape([rows, k]);
     let stats = BatchStats {
         loss,
         mse: squared_error.div_scalar(rows as f64),
@@ -213,7 +281,7 @@ pub fn topk_loss_and_gradients<B: Backend>(
     };
     StepResult {
         stats,
-        gradients: Gradients { w_enc: encoder.w_enc_t.transpose(), b_enc: encoder.b_enc, w_dec: w_dec_grad, b_dec: b_dec_grad, threshold: None },
+        gradients: Gradients { w_enc: encoder.w_enc, b_enc: encoder.b_enc, w_dec: w_dec_grad, b_dec: b_dec_grad, threshold: None },
         fired,
         min_active_ranking: None,
     }
@@ -223,7 +291,7 @@ pub fn topk_loss_and_gradients<B: Backend>(
 /// from the `k_aux` highest-ranked dead latents.
 struct AuxK<B: Backend> {
     codes: SparseCodes<B>,
-    decoder_rows: Tensor<B, 3>,
+    decoder_rows: ActiveRows<B>,
     /// `ê - target`. `[batch, d]`
     residual: Tensor<B, 2>,
     /// Total variance of the target. `[1]`
@@ -256,7 +324,7 @@ impl<B: Backend> AuxK<B> {
         let global = dead_indices.select(0, local.flat_indices).reshape([rows, chosen]);
         let codes = SparseCodes::new(global, local.values);
 
-        let decoder_rows = codes.gather_rows(&sae.w_dec);
+        let decoder_rows = codes.active_rows(&sae.w_dec);
         let residual = codes.combine(&decoder_rows) - target.clone();
         let variance = total_variance(target);
         let loss = residual.clone().square().sum() / variance.clone();
@@ -331,29 +399,89 @@ mod tests {
         assert_eq!(sparse.fired.into_data(), dense.fired.into_data());
     }
 
-    /// The host scatter-add gives the generic one's bits, with many codes landing on the same
-    /// rows (Autodiff<Flex> is not host memory to [`crate::host`], so it runs the generic
-    /// version).
-    #[test]
-    fn the_host_scatter_add_is_the_generic_one_bit_for_bit() {
-        type Generic = burn::backend::Autodiff<Cpu>;
-        assert!(crate::host::tensors_live_on_host::<Cpu>() && !crate::host::tensors_live_on_host::<Generic>());
-        let (rows, k, features, d) = (37, 5, 23, 9);
-        let indices: Vec<i64> = (0..rows * k).map(|p| ((p * 7 + p / 3) % features) as i64).collect();
-        let random = |shape: [usize; 2]| Tensor::<Cpu, 2>::random(shape, Distribution::Normal(0.0, 1.0), &device()).into_data();
-        let (into, weights, vectors) = (random([features, d]), random([rows, k]), random([rows, d]));
+    /// Codes, a matrix to gather from and scatter into, and vectors, as host data, for
+    /// comparing the host loops with the generic kernel. Many codes land on the same latents,
+    /// and one block of 16 latents gets none.
+    struct HostCase {
+        shape: [usize; 2],
+        indices: Vec<i64>,
+        values: TensorData,
+        rows_matrix: TensorData,
+        columns_matrix: TensorData,
+        vectors: TensorData,
+    }
 
-        fn scatter<B: Backend>(indices: &[i64], [rows, k]: [usize; 2], [into, weights, vectors]: [&TensorData; 3]) -> TensorData {
+    impl HostCase {
+        fn new() -> Self {
+            let (rows, k, features, d) = (37, 5, 41, 9);
+            let latent = |p: usize| ((p * 7 + p / 3) % 25) as i64;
+            let indices = (0..rows * k).map(|p| if latent(p) < 16 { latent(p) } else { latent(p) + 16 }).collect();
+            let random = |shape: [usize; 2]| Tensor::<Cpu, 2>::random(shape, Distribution::Normal(0.0, 1.0), &device()).into_data();
+            HostCase {
+                shape: [rows, k],
+                indices,
+                values: random([rows, k]),
+                rows_matrix: random([features, d]),
+                columns_matrix: random([d, features]),
+                vectors: random([rows, d]),
+            }
+        }
+
+        /// The four host loops' results on backend `B`: the two scatter-adds, the combination
+        /// and the code gradient.
+        fn run<B: Backend>(&self) -> [TensorData; 4] {
             let device = Default::default();
             let float = |data: &TensorData| Tensor::<B, 2>::from_data(data.clone(), &device);
-            let indices = Tensor::<B, 2, Int>::from_data(TensorData::new(indices.to_vec(), [rows, k]), &device);
-            let codes = SparseCodes::new(indices, float(weights));
-            codes.scatter_outer(float(into), float(weights), &float(vectors)).into_data()
+            let indices = Tensor::<B, 2, Int>::from_data(TensorData::new(self.indices.clone(), self.shape), &device);
+            let codes = SparseCodes::new(indices, float(&self.values));
+            let (values, vectors) = (float(&self.values), float(&self.vectors));
+            let rows = codes.active_rows(&float(&self.rows_matrix));
+            [
+                codes.scatter_outer(float(&self.rows_matrix), values.clone(), &vectors),
+                codes.scatter_outer_columns(float(&self.columns_matrix), values, &vectors),
+                codes.combine(&rows),
+                codes.code_gradient(&rows, &vectors),
+            ]
+            .map(Tensor::into_data)
         }
-        let inputs = [&into, &weights, &vectors];
-        let host = scatter::<Cpu>(&indices, [rows, k], inputs);
-        assert_eq!(host, scatter::<Generic>(&indices, [rows, k], inputs));
-        assert_ne!(host, into, "the scatter-add changed the rows");
+    }
+
+    /// Autodiff<Flex> is not host memory to [`crate::host`], so it runs the generic kernel.
+    type Generic = burn::backend::Autodiff<Cpu>;
+
+    /// The host scatter-adds give the generic ones' bits, in both layouts.
+    #[test]
+    fn the_host_scatter_adds_are_the_generic_ones_bit_for_bit() {
+        assert!(crate::host::tensors_live_on_host::<Cpu>() && !crate::host::tensors_live_on_host::<Generic>());
+        let case = HostCase::new();
+        let ([host_rows, host_columns, ..], [generic_rows, generic_columns, ..]) = (case.run::<Cpu>(), case.run::<Generic>());
+        assert_eq!(host_rows, generic_rows);
+        assert_eq!(host_columns, generic_columns);
+        assert_ne!(host_rows, case.rows_matrix, "the scatter-add changed the rows");
+        assert_ne!(host_columns, case.columns_matrix, "the scatter-add changed the columns");
+        // Columns 16..32 have no codes and keep their values.
+        let [columns, features] = [case.columns_matrix.shape[0], case.columns_matrix.shape[1]];
+        let (before, after) = (case.columns_matrix.to_vec::<f32>().unwrap(), host_columns.to_vec::<f32>().unwrap());
+        for entry in (0..columns).flat_map(|r| (16..32).map(move |c| r * features + c)) {
+            assert_eq!(before[entry], after[entry], "entry {entry} of an untouched block");
+        }
+    }
+
+    /// The host combination and code gradient, which read the decoder in place, agree with
+    /// the generic gather and batched products to float rounding, and the code gradient is 0
+    /// where a code is not positive.
+    #[test]
+    fn the_host_decoder_products_match_the_generic_ones() {
+        let case = HostCase::new();
+        let ([.., host_combined, host_dots], [.., generic_combined, generic_dots]) = (case.run::<Cpu>(), case.run::<Generic>());
+        let to_tensor = |data: TensorData| Tensor::<Cpu, 2>::from_data(data, &device());
+        assert_close("combine", to_tensor(host_combined), to_tensor(generic_combined));
+        assert_close("code gradient", to_tensor(host_dots.clone()), to_tensor(generic_dots));
+        let (values, dots) = (case.values.to_vec::<f32>().unwrap(), host_dots.to_vec::<f32>().unwrap());
+        assert!(values.iter().any(|&v| v <= 0.0) && values.iter().any(|&v| v > 0.0));
+        for (value, dot) in values.iter().zip(&dots) {
+            assert_eq!(*value > 0.0, *dot != 0.0, "value {value}, code gradient {dot}");
+        }
     }
 
     #[test]
