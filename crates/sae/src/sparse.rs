@@ -16,7 +16,10 @@
 //! The only dense product left is the encoder's, about `2·d·F + O(k·d)` FLOP per token
 //! instead of `12·d·F`. Everything is burn's generic tensor operations, so the same code runs
 //! on Flex and CUDA; the dense step is the reference it is tested against, and the two agree
-//! to float rounding (the sums run in another order).
+//! to float rounding (the sums run in another order). On the CPU the gathers, the two
+//! products over the gathered rows and the scatter-adds run as loops over host memory
+//! instead ([`on_host`]), which read the decoder rows where they are and write the encoder
+//! gradient in its `[d, F]` layout; the generic versions are their tested reference.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
@@ -400,8 +403,9 @@ mod tests {
     }
 
     /// Codes, a matrix to gather from and scatter into, and vectors, as host data, for
-    /// comparing the host loops with the generic kernel. Many codes land on the same latents,
-    /// and one block of 16 latents gets none.
+    /// comparing the host loops with the generic kernel. Many codes land on the same latents;
+    /// latents 256..512 get none, so the column scatter skips a whole block of 256 of them;
+    /// d = 70 makes two bands of rows, one of them short.
     struct HostCase {
         shape: [usize; 2],
         indices: Vec<i64>,
@@ -413,9 +417,9 @@ mod tests {
 
     impl HostCase {
         fn new() -> Self {
-            let (rows, k, features, d) = (37, 5, 41, 9);
-            let latent = |p: usize| ((p * 7 + p / 3) % 25) as i64;
-            let indices = (0..rows * k).map(|p| if latent(p) < 16 { latent(p) } else { latent(p) + 16 }).collect();
+            let (rows, k, features, d) = (37, 5, 600, 70);
+            let latent = |p: usize| ((p * 7 + p / 3) % 300) as i64;
+            let indices = (0..rows * k).map(|p| if latent(p) < 256 { latent(p) } else { latent(p) + 256 }).collect();
             let random = |shape: [usize; 2]| Tensor::<Cpu, 2>::random(shape, Distribution::Normal(0.0, 1.0), &device()).into_data();
             HostCase {
                 shape: [rows, k],
@@ -459,10 +463,10 @@ mod tests {
         assert_eq!(host_columns, generic_columns);
         assert_ne!(host_rows, case.rows_matrix, "the scatter-add changed the rows");
         assert_ne!(host_columns, case.columns_matrix, "the scatter-add changed the columns");
-        // Columns 16..32 have no codes and keep their values.
-        let [columns, features] = [case.columns_matrix.shape[0], case.columns_matrix.shape[1]];
+        // Columns 256..512 have no codes and keep their values.
+        let [d, features] = [case.columns_matrix.shape[0], case.columns_matrix.shape[1]];
         let (before, after) = (case.columns_matrix.to_vec::<f32>().unwrap(), host_columns.to_vec::<f32>().unwrap());
-        for entry in (0..columns).flat_map(|r| (16..32).map(move |c| r * features + c)) {
+        for entry in (0..d).flat_map(|r| (256..512).map(move |c| r * features + c)) {
             assert_eq!(before[entry], after[entry], "entry {entry} of an untouched block");
         }
     }
