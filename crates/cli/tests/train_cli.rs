@@ -327,3 +327,52 @@ fn every_example_run_file_trains() {
         assert!(metrics["fvu"].as_f64().unwrap() < 0.5, "{}: {metrics}", file.display());
     }
 }
+
+/// `saescale bench --json` with the given extra arguments, on a tiny TopK step, saving into
+/// `dir`; returns the printed report.
+fn bench_topk(dir: &Path, extra: &[&str]) -> Value {
+    let save = dir.join("bench.json");
+    let mut command = Command::new(BIN);
+    command.args(["bench", "--arch", "topk", "--k", "4", "--sizes", "16x64,8x32", "--batch", "32", "--steps", "2", "--warmup", "1"]);
+    command.args(["--threads", "1", "--json", "--save"]).arg(&save).args(extra);
+    let result = output(command);
+    assert!(result.status.success(), "{}", stderr(&result));
+    let printed: Value = serde_json::from_slice(&result.stdout).expect("--json prints the report");
+    assert_eq!(printed, read_json(&save), "the saved report is the printed one");
+    printed
+}
+
+#[test]
+fn bench_measures_each_size_and_kernel_in_its_own_process_or_in_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for extra in [&[][..], &["--same-process"][..]] {
+        let report = bench_topk(dir.path(), extra);
+        assert_eq!(report["threads"], 1, "{extra:?}");
+        assert!(report["matmul_peak_gflops"].as_f64().unwrap() > 0.0, "{extra:?}");
+        let results = report["results"].as_array().unwrap();
+        let measured: Vec<(u64, u64, &str)> = results
+            .iter()
+            .map(|r| (r["d_in"].as_u64().unwrap(), r["features"].as_u64().unwrap(), r["kernel"].as_str().unwrap()))
+            .collect();
+        assert_eq!(measured, [(16, 64, "dense"), (16, 64, "sparse"), (8, 32, "dense"), (8, 32, "sparse")], "{extra:?}");
+        for result in results {
+            assert_eq!((result["steps"].as_u64(), result["k"].as_u64(), result["batch_size"].as_u64()), (Some(2), Some(4), Some(32)));
+            assert!(result["tokens_per_s"].as_f64().unwrap() > 0.0, "{result}");
+        }
+    }
+}
+
+#[test]
+fn a_bench_that_cannot_run_exits_non_zero_and_says_which_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("bench.json");
+    std::fs::write(&save, "kept").unwrap();
+    // k = 40 of 32 latents cannot be trained; the child's error reaches the user.
+    let mut command = Command::new(BIN);
+    command.args(["bench", "--arch", "topk", "--k", "40", "--sizes", "8x32", "--batch", "8", "--steps", "1", "--threads", "1", "--save"]).arg(&save);
+    let result = output(command);
+    assert_eq!(result.status.code(), Some(2), "bad input: {}", stderr(&result));
+    let message = stderr(&result);
+    assert!(message.contains("topk40 dense at 8x32 in f32"), "{message}");
+    assert_eq!(std::fs::read_to_string(&save).unwrap(), "kept", "a failed bench leaves the saved file alone");
+}

@@ -100,7 +100,12 @@ impl<B: Backend> Sae<B> {
 
     /// Pre-activations of an encoder input. `[batch, d_in] -> [batch, features]`
     pub fn pre_activations(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
-        self.matmul.matmul(input, self.w_enc.clone()) + self.b_enc.clone().unsqueeze()
+        self.encoder_product(input) + self.b_enc.clone().unsqueeze()
+    }
+
+    /// The pre-activations before the encoder bias. `[batch, d_in] -> [batch, features]`
+    pub fn encoder_product(&self, input: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.matmul.matmul(input, self.w_enc.clone())
     }
 
     /// Latents from pre-activations, and the mask of active latents.

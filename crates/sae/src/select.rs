@@ -60,7 +60,7 @@ pub fn top_k_indices_by<B: Backend>(values: Tensor<B, 2>, k: usize, selection: S
             // A converted f32 TensorData always reads back as f32.
             let entries: &[f32] = data.as_slice().expect("f32 data");
             let mut indices = vec![0i64; rows * k];
-            entries.par_chunks(n).zip(indices.par_chunks_mut(k)).for_each(|(row, out)| best_k_of_row(row, out));
+            entries.par_chunks(n).zip(indices.par_chunks_mut(k)).for_each(|(row, out)| best_k_of(row.iter().copied(), out));
             Tensor::from_data(TensorData::new(indices, [rows, k]), &device)
         }
     }
@@ -94,12 +94,42 @@ impl PartialEq for Candidate {
 
 impl Eq for Candidate {}
 
-/// Writes into `out` (of length k) the indices of the `k` largest entries of `row`, largest
-/// first.
-fn best_k_of_row(row: &[f32], out: &mut [i64]) {
+/// The sparse TopK step's encoder output and selection in one pass over host memory.
+///
+/// Adds `bias` (`[n]`) to each row of `product` (`[rows, n]`, the encoder's matmul) in place,
+/// which makes it the pre-activations, and picks in each row the `k` entries that rank highest
+/// by `pre · scale` (by `pre` itself when `scale` is `None`), in [`top_k_indices`]' order.
+/// Returns those indices and `max(pre, 0)` at them, both `[rows·k]`. The generic step makes
+/// the same numbers (the same f32 additions and products) with a broadcast add, a broadcast
+/// product into a new `[rows, n]` ranking and a selection over it, three passes over
+/// `4·rows·n` bytes and two of those matrices written; here each row is still in cache when
+/// it is ranked.
+pub fn add_bias_and_select(product: &mut [f32], bias: &[f32], scale: Option<&[f32]>, k: usize) -> (Vec<i64>, Vec<f32>) {
+    let n = bias.len();
+    assert!(k >= 1 && k <= n, "top-k of rows of {n} entries needs 1 <= k <= {n}, got k = {k}");
+    let rows = product.len() / n;
+    let (mut indices, mut values) = (vec![0i64; rows * k], vec![0f32; rows * k]);
+    product.par_chunks_mut(n).zip(indices.par_chunks_mut(k).zip(values.par_chunks_mut(k))).for_each(|(row, (indices, values))| {
+        for (pre, &b) in row.iter_mut().zip(bias) {
+            *pre += b;
+        }
+        match scale {
+            Some(scale) => best_k_of(row.iter().zip(scale).map(|(&pre, &s)| pre * s), indices),
+            None => best_k_of(row.iter().copied(), indices),
+        }
+        for (value, &index) in values.iter_mut().zip(indices.iter()) {
+            // As burn's `clamp_min(0.0)` computes it.
+            *value = row[index as usize].max(0.0);
+        }
+    });
+    (indices, values)
+}
+
+/// Writes into `out` (of length k) the indices of the `k` largest of `entries`, largest first.
+fn best_k_of(entries: impl Iterator<Item = f32>, out: &mut [i64]) {
     let k = out.len();
     let mut heap = BinaryHeap::with_capacity(k);
-    for (index, &value) in row.iter().enumerate() {
+    for (index, value) in entries.enumerate() {
         let candidate = Candidate { value, index: index as u32 };
         if heap.len() < k {
             heap.push(candidate);

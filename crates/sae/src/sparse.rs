@@ -72,6 +72,36 @@ impl<B: Backend> SparseCodes<B> {
         SparseCodes { indices, values, flat_indices, host_indices }
     }
 
+    /// The codes of `sae` for encoder input `input` (`[batch, d]`), with the pre-activations
+    /// (`[batch, F]`) when `keep_pre` asks for them (AuxK reads them; otherwise, on the CPU,
+    /// they are dropped as soon as the codes are chosen).
+    fn encode(sae: &Sae<B>, input: Tensor<B, 2>, decoder_norms: &Tensor<B, 1>, k: usize, keep_pre: bool) -> (Self, Option<Tensor<B, 2>>) {
+        if !crate::host::tensors_live_on_host::<B>() {
+            let pre = sae.pre_activations(input);
+            let codes = Self::top_k(&pre, sae.ranking_given_norms(&pre, decoder_norms), k);
+            return (codes, keep_pre.then_some(pre));
+        }
+        // On the CPU the bias, the ranking and the selection are one pass over the product
+        // (crate::select::add_bias_and_select), which takes the product's buffer without a copy.
+        let device = input.device();
+        let product = sae.encoder_product(input);
+        let rows = product.dims()[0];
+        let mut pre = product.into_data().convert::<f32>();
+        let bias = sae.b_enc.to_data().convert::<f32>();
+        let norms = sae.rank_by_decoder_norm.then(|| decoder_norms.to_data().convert::<f32>());
+        let (indices, values) = crate::select::add_bias_and_select(
+            pre.as_mut_slice().expect("converted to f32"),
+            bias.as_slice().expect("converted to f32"),
+            norms.as_ref().map(|norms| norms.as_slice().expect("converted to f32")),
+            k,
+        );
+        let codes = Self::new(
+            Tensor::from_data(TensorData::new(indices, [rows, k]), &device),
+            Tensor::from_data(TensorData::new(values, [rows, k]), &device),
+        );
+        (codes, keep_pre.then(|| Tensor::from_data(pre, &device)))
+    }
+
     fn k(&self) -> usize {
         self.indices.dims()[1]
     }
@@ -229,13 +259,8 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let [rows, d] = x.dims();
     let features = sae.features();
     let input = sae.encoder_input(x.clone());
-    let pre = sae.pre_activations(input.clone());
     let decoder_norms = sae.decoder_norms();
-    let ranking = sae.ranking_given_norms(&pre, &decoder_norms);
-    // AuxK ranks the dead latents by the same values. Without it the selection takes the
-    // ranking over, and on the CPU reads it where it is instead of copying 4·batch·F bytes.
-    let auxk_ranking = dead.is_some().then(|| ranking.clone());
-    let codes = SparseCodes::top_k(&pre, ranking, k);
+    let (codes, pre) = SparseCodes::encode(sae, input.clone(), &decoder_norms, k, dead.is_some());
 
     let decoder_rows = codes.active_rows(&sae.w_dec);
     let reconstruction = codes.combine(&decoder_rows) + sae.b_dec.clone().unsqueeze();
@@ -251,7 +276,7 @@ pub fn topk_loss_and_gradients<B: Backend>(
     let mut w_dec_grad = codes.scatter_outer(crate::host::zeros([features, d], &device), codes.values.clone(), &d_recon);
     let mut encoder = EncoderGradient::zeros(features, d, &device).add(&codes, d_codes, &input);
 
-    let aux = dead.zip(auxk_ranking.as_ref()).and_then(|(dead, ranking)| AuxK::of(sae, &pre, ranking, dead, auxk_k, error.clone().neg().detach()));
+    let aux = dead.zip(pre.as_ref()).and_then(|(dead, pre)| AuxK::of(sae, pre, &decoder_norms, dead, auxk_k, error.clone().neg().detach()));
     let (loss, auxk) = match aux {
         Some(aux) => {
             let d_aux = aux.residual.mul_scalar(2.0 * auxk_coefficient) * (gradient_scale.unsqueeze() / aux.variance.unsqueeze());
@@ -310,7 +335,7 @@ impl<B: Backend> AuxK<B> {
     fn of(
         sae: &Sae<B>,
         pre: &Tensor<B, 2>,
-        ranking: &Tensor<B, 2>,
+        decoder_norms: &Tensor<B, 1>,
         dead: &Tensor<B, 1, Bool>,
         auxk_k: usize,
         target: Tensor<B, 2>,
@@ -321,7 +346,8 @@ impl<B: Backend> AuxK<B> {
             return None;
         }
         let dead_pre = pre.clone().select(1, dead_indices.clone());
-        let dead_ranking = ranking.clone().select(1, dead_indices.clone());
+        // The main selection's ranking, on the dead latents' columns.
+        let dead_ranking = sae.ranking_given_norms(&dead_pre, &decoder_norms.clone().select(0, dead_indices.clone()));
         let local = SparseCodes::top_k(&dead_pre, dead_ranking, auxk_k.min(dead_count));
         let [rows, chosen] = local.indices.dims();
         let global = dead_indices.select(0, local.flat_indices).reshape([rows, chosen]);
@@ -468,6 +494,31 @@ mod tests {
         let (before, after) = (case.columns_matrix.to_vec::<f32>().unwrap(), host_columns.to_vec::<f32>().unwrap());
         for entry in (0..d).flat_map(|r| (256..512).map(move |c| r * features + c)) {
             assert_eq!(before[entry], after[entry], "entry {entry} of an untouched block");
+        }
+    }
+
+    /// The host encoder pass (bias, ranking and selection in one pass) gives the generic
+    /// path's pre-activations, indices and values bit for bit, ranked by the pre-activations
+    /// or by their product with the decoder norms; choosing every latent makes some codes 0.
+    #[test]
+    fn the_host_encoder_pass_is_the_generic_one_bit_for_bit() {
+        let (d, features, rows) = (24, 300, 19);
+        let cases = [(sae(d, features, 7), 7), (free_decoder_sae(d, features, 7), 7), (free_decoder_sae(d, features, 7), features)];
+        for (sae, k) in cases {
+            let input = Tensor::<Cpu, 2>::random([rows, d], Distribution::Normal(0.0, 1.0), &device());
+            let norms = sae.decoder_norms();
+            let (codes, pre) = SparseCodes::encode(&sae, input.clone(), &norms, k, true);
+
+            let expected_pre = sae.pre_activations(input);
+            let ranking = sae.ranking_given_norms(&expected_pre, &norms);
+            let expected_indices = crate::select::top_k_indices_by(ranking, k, crate::select::Selection::Sort);
+            let expected_values = expected_pre.clone().gather(1, expected_indices.clone()).clamp_min(0.0);
+            assert_eq!(pre.unwrap().into_data(), expected_pre.into_data());
+            assert_eq!(codes.indices.into_data().convert::<i64>(), expected_indices.into_data().convert::<i64>());
+            assert_eq!(codes.values.clone().into_data(), expected_values.into_data());
+            if k == features {
+                assert!(to_vec(codes.values).contains(&0.0), "the ReLU cut some of every latent's codes");
+            }
         }
     }
 

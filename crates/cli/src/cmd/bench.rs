@@ -6,7 +6,7 @@ use anyhow::Context;
 use burn::tensor::backend::Backend;
 use saescale_sae::bench::{matmul_peak_gflops, step_throughput, BenchArch, BenchStep};
 use saescale_spec::atomic::write_atomic;
-use saescale_spec::bench::{default_path, BenchReport};
+use saescale_spec::bench::{default_path, BenchReport, StepThroughput};
 use saescale_spec::{Architecture, Exit, Precision, TopkKernel};
 use saescale_sweep::plan::format_bytes;
 
@@ -22,8 +22,10 @@ use crate::exit;
 /// on batches already in device memory, after warm-up steps, and the best square f32 matmul
 /// rate through the same backend, with the process's peak resident memory for each size and
 /// kernel. GFLOP/s count 12·d·F per token for every architecture and kernel, the dense step's
-/// work, so that they compare. Prints a table (or JSON with --json) and saves the JSON to the
-/// cache (see --save); `saescale plan` estimates wall times from the relu file.
+/// work, so that they compare. Each size, precision and kernel is measured in a process of its
+/// own, as a training run would be (see --same-process). Prints a table (or JSON with --json)
+/// and saves the JSON to the cache (see --save); `saescale plan` estimates wall times from the
+/// relu file.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Where to measure: cpu, cuda or cuda:N.
@@ -64,6 +66,16 @@ pub struct Args {
     /// bench-<device>-<arch>.json for the other architectures].
     #[arg(long)]
     pub save: Option<PathBuf>,
+    /// Measure every size and kernel in this process, one after the other, instead of each in
+    /// a child process. Quicker to start, but then a step runs on the heap that the ones
+    /// before it left, and its peak memory includes what they kept: at 1024x65536 the sparse
+    /// TopK step ran 15-30% slower right after the dense one than alone.
+    #[arg(long)]
+    pub same_process: bool,
+    /// Internal: the child process of one measurement. Measures in this process and prints
+    /// the results as a JSON array, nothing else (no matmul peak, no file).
+    #[arg(long, hide = true, conflicts_with_all = ["same_process", "save", "json"])]
+    pub child: bool,
 }
 
 /// Parses a command-line value by the name the run file uses for it (the spec enums' serde
@@ -101,7 +113,33 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if args.arch != Architecture::Topk && !args.kernel.is_empty() {
         return Err(exit::bad_input("--kernel applies to --arch topk only (batchtopk's and jumprelu's steps are the dense one)"));
     }
-    let report = dispatch(args.device, Measure { args: &args })??;
+    let steps = planned_steps(&args);
+    if args.child {
+        let results = dispatch(args.device, MeasureSteps { steps: &steps, warmup: args.warmup, timed: args.steps })??;
+        println!("{}", serde_json::to_string(&results)?);
+        return Ok(Exit::Ok);
+    }
+    let results = if args.same_process {
+        dispatch(args.device, MeasureSteps { steps: &steps, warmup: args.warmup, timed: args.steps })??
+    } else {
+        let mut results = Vec::with_capacity(steps.len());
+        for step in &steps {
+            results.extend(measure_in_child(&args, step)?);
+        }
+        results
+    };
+    let matmul_peak_gflops = dispatch(args.device, MatmulPeak)?;
+    let device_memory_bytes = match args.device {
+        Device::Cpu => None,
+        Device::Cuda(index) => saescale_sweep::machine::cuda_device_memory(index),
+    };
+    let report = BenchReport {
+        device: args.device.to_string(),
+        threads: Some(rayon::current_num_threads()),
+        matmul_peak_gflops: Some(matmul_peak_gflops),
+        device_memory_bytes,
+        results,
+    };
     let json = serde_json::to_string_pretty(&report)?;
     let path = match &args.save {
         Some(path) => path.clone(),
@@ -118,6 +156,81 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         eprintln!("saved to {}", path.display());
     }
     Ok(Exit::Ok)
+}
+
+/// Every step the arguments ask for: each size, in each precision, of each architecture
+/// (each kernel of topk).
+fn planned_steps(args: &Args) -> Vec<BenchStep> {
+    let on_gpu = args.device != Device::Cpu;
+    let precisions = match (args.precision.is_empty(), on_gpu) {
+        (false, _) => args.precision.clone(),
+        (true, false) => vec![Precision::F32],
+        (true, true) => vec![Precision::F32, Precision::Bf16],
+    };
+    let sizes = match (args.sizes.is_empty(), on_gpu) {
+        (false, _) => args.sizes.clone(),
+        (true, false) => vec![Size { d_in: 64, features: 1024 }, Size { d_in: 256, features: 4096 }, Size { d_in: 512, features: 8192 }],
+        // The sizes of issue 9, which the PyTorch reference step (torch_sae_step.py) also measures.
+        (true, true) => vec![Size { d_in: 512, features: 16384 }, Size { d_in: 2048, features: 65536 }, Size { d_in: 4096, features: 131072 }],
+    };
+    let batch_size = args.batch.unwrap_or(if on_gpu { 4096 } else { 1024 });
+    let kernels: &[TopkKernel] = if args.kernel.is_empty() { &[TopkKernel::Dense, TopkKernel::Sparse] } else { &args.kernel };
+    let archs: Vec<BenchArch> = match args.arch {
+        Architecture::Relu => vec![BenchArch::Relu],
+        Architecture::Topk => kernels.iter().map(|&kernel| BenchArch::TopK { k: args.k, kernel }).collect(),
+        Architecture::Batchtopk => vec![BenchArch::BatchTopK { k: args.k }],
+        Architecture::Jumprelu => vec![BenchArch::JumpRelu],
+    };
+    let mut steps = Vec::new();
+    for size in &sizes {
+        for &precision in &precisions {
+            for &arch in &archs {
+                steps.push(BenchStep { d_in: size.d_in, features: size.features, batch_size, precision, arch });
+            }
+        }
+    }
+    steps
+}
+
+/// Measures `step` in a child process of this executable (`bench --child`), with this
+/// process's device, thread count, warm-up and timed steps.
+///
+/// # Errors
+/// When the child cannot start, fails (its error is on stderr, which it shares), or prints
+/// something that is not a list of results.
+fn measure_in_child(args: &Args, step: &BenchStep) -> anyhow::Result<Vec<StepThroughput>> {
+    let exe = std::env::current_exe().context("cannot find this executable to run a measurement in its own process")?;
+    let what = describe(step);
+    let mut command = std::process::Command::new(exe);
+    command.args(["bench", "--child", "--device", &args.device.to_string()]);
+    command.args(["--sizes", &format!("{}x{}", step.d_in, step.features), "--batch", &step.batch_size.to_string()]);
+    command.args(["--steps", &args.steps.to_string(), "--warmup", &args.warmup.to_string()]);
+    command.args(["--precision", step.precision.as_str(), "--threads", &rayon::current_num_threads().to_string()]);
+    match step.arch {
+        BenchArch::Relu => command.args(["--arch", "relu"]),
+        BenchArch::TopK { k, kernel } => command.args(["--arch", "topk", "--k", &k.to_string(), "--kernel", kernel.as_str()]),
+        BenchArch::BatchTopK { k } => command.args(["--arch", "batchtopk", "--k", &k.to_string()]),
+        BenchArch::JumpRelu => command.args(["--arch", "jumprelu"]),
+    };
+    let output = command.stderr(std::process::Stdio::inherit()).output().with_context(|| format!("cannot start the benchmark of {what}"))?;
+    if !output.status.success() {
+        // The child's exit code says what kind of failure it was (bad input, divergence...).
+        let exit = output.status.code().and_then(Exit::from_code).unwrap_or(Exit::Failure);
+        let message = format!("the benchmark of {what} failed in its own process ({}); its error is above", output.status);
+        return Err(exit::Coded { exit, message }.into());
+    }
+    serde_json::from_slice(&output.stdout).with_context(|| format!("the benchmark process of {what} printed no results"))
+}
+
+/// `topk32 sparse at 512x16384 in f32`, for errors.
+fn describe(step: &BenchStep) -> String {
+    let arch = match step.arch {
+        BenchArch::Relu => "relu".to_string(),
+        BenchArch::TopK { k, kernel } => format!("topk{k} {}", kernel.as_str()),
+        BenchArch::BatchTopK { k } => format!("batchtopk{k}"),
+        BenchArch::JumpRelu => "jumprelu".to_string(),
+    };
+    format!("{arch} at {}x{} in {}", step.d_in, step.features, step.precision.as_str())
 }
 
 /// Where the measurement of `device` is saved unless `--save` says: for relu, where
@@ -163,57 +276,33 @@ fn print_table(report: &BenchReport) {
     }
 }
 
-struct Measure<'a> {
-    args: &'a Args,
+/// Times each of `steps` in turn, in this process.
+struct MeasureSteps<'a> {
+    steps: &'a [BenchStep],
+    warmup: u64,
+    timed: u64,
 }
 
-impl OnBackend for Measure<'_> {
-    type Output = anyhow::Result<BenchReport>;
+impl OnBackend for MeasureSteps<'_> {
+    type Output = anyhow::Result<Vec<StepThroughput>>;
 
     fn run<B: Backend>(self, device: B::Device) -> Self::Output {
-        let args = self.args;
-        let peak = matmul_peak_gflops::<B>(&[512, 1024, 2048], 3, &device);
-        let precisions = match (args.precision.is_empty(), args.device) {
-            (false, _) => args.precision.clone(),
-            (true, Device::Cpu) => vec![Precision::F32],
-            (true, _) => vec![Precision::F32, Precision::Bf16],
-        };
-        let mut results = Vec::new();
-        let on_gpu = args.device != Device::Cpu;
-        let sizes = match (args.sizes.is_empty(), on_gpu) {
-            (false, _) => args.sizes.clone(),
-            (true, false) => vec![Size { d_in: 64, features: 1024 }, Size { d_in: 256, features: 4096 }, Size { d_in: 512, features: 8192 }],
-            // The sizes of issue 9, which the PyTorch reference step (torch_sae_step.py) also measures.
-            (true, true) => vec![Size { d_in: 512, features: 16384 }, Size { d_in: 2048, features: 65536 }, Size { d_in: 4096, features: 131072 }],
-        };
-        let batch = args.batch.unwrap_or(if on_gpu { 4096 } else { 1024 });
-        let kernels: &[TopkKernel] = if args.kernel.is_empty() { &[TopkKernel::Dense, TopkKernel::Sparse] } else { &args.kernel };
-        let archs: Vec<BenchArch> = match args.arch {
-            Architecture::Relu => vec![BenchArch::Relu],
-            Architecture::Topk => kernels.iter().map(|&kernel| BenchArch::TopK { k: args.k, kernel }).collect(),
-            Architecture::Batchtopk => vec![BenchArch::BatchTopK { k: args.k }],
-            Architecture::Jumprelu => vec![BenchArch::JumpRelu],
-        };
-        for size in &sizes {
-            for &precision in &precisions {
-                for &arch in &archs {
-                    let step = BenchStep { d_in: size.d_in, features: size.features, batch_size: batch, precision, arch };
-                    let result = step_throughput::<B>(&step, args.warmup, args.steps, &device)
-                        .with_context(|| format!("benchmark of {arch:?} at {}x{} in {precision:?}", size.d_in, size.features))?;
-                    results.push(result);
-                }
-            }
-        }
-        let device_memory_bytes = match args.device {
-            Device::Cpu => None,
-            Device::Cuda(index) => saescale_sweep::machine::cuda_device_memory(index),
-        };
-        Ok(BenchReport {
-            device: args.device.to_string(),
-            threads: Some(rayon::current_num_threads()),
-            matmul_peak_gflops: Some(peak),
-            device_memory_bytes,
-            results,
-        })
+        self.steps
+            .iter()
+            .map(|step| {
+                step_throughput::<B>(step, self.warmup, self.timed, &device).with_context(|| format!("benchmark of {}", describe(step)))
+            })
+            .collect()
+    }
+}
+
+/// The best square f32 matmul rate of the device, GFLOP/s.
+struct MatmulPeak;
+
+impl OnBackend for MatmulPeak {
+    type Output = f64;
+
+    fn run<B: Backend>(self, device: B::Device) -> f64 {
+        matmul_peak_gflops::<B>(&[512, 1024, 2048], 3, &device)
     }
 }
