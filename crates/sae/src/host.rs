@@ -49,8 +49,47 @@ pub fn zeros<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) 
     }
 }
 
+/// Runs `work` compiled for the widest vectors the CPU has: AVX-512 or AVX2 on x86-64.
+///
+/// saescale is built for baseline x86-64, whose SSE2 vectors hold 4 f32, so a host loop's
+/// products, divisions and square roots run 4 at a time (square roots one at a time);
+/// compiled for AVX2 they run 8 at a time, for AVX-512 16. Only the width changes: every
+/// element goes through the same IEEE operations in the same order (Rust never fuses a
+/// product and a sum into an FMA on its own), so the results are the same bits on every
+/// CPU, and a run resumed on another machine continues exactly. `work`'s loops are
+/// recompiled only where they are inlined into it: call this around a loop, not around a
+/// call to a function that is not inlined (rayon's threads, for one).
+#[inline(always)]
+pub fn widest_vectors<R>(work: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            return unsafe { on_avx512(work) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, checked just above.
+            return unsafe { on_avx2(work) };
+        }
+    }
+    work()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn on_avx512<R>(work: impl FnOnce() -> R) -> R {
+    work()
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn on_avx2<R>(work: impl FnOnce() -> R) -> R {
+    work()
+}
+
 /// A dot product in eight running sums, which the compiler can keep in one vector register
 /// (a single sum is a chain of dependent additions, one at a time).
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let mut lanes = [0f32; 8];
     let (a_chunks, b_chunks) = (a.chunks_exact(8), b.chunks_exact(8));

@@ -168,7 +168,9 @@ impl<B: Backend> Sae<B> {
             // One pass over the decoder where it is, instead of a squared copy of it.
             let [features, d] = self.w_dec.dims();
             let norms: Vec<f32> =
-                crate::host::read_f32(&self.w_dec, |w_dec| w_dec.par_chunks(d).map(|row| crate::host::dot(row, row).sqrt()).collect());
+                crate::host::read_f32(&self.w_dec, |w_dec| {
+                    w_dec.par_chunks(d).map(|row| crate::host::widest_vectors(|| crate::host::dot(row, row)).sqrt()).collect()
+                });
             Tensor::from_data(TensorData::new(norms, [features]), &self.w_dec.device())
         } else {
             self.w_dec.clone().square().sum_dim(1).sqrt().squeeze_dim(1)

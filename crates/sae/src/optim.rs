@@ -159,8 +159,23 @@ const CHUNK: usize = 1 << 14;
 /// `Σ x²` in f64, summed chunk by chunk in a fixed order, so that the result does not depend
 /// on the number of threads (exact resume needs every step to repeat bit for bit).
 fn sum_of_squares(values: &[f32]) -> f64 {
-    let partial: Vec<f64> = values.par_chunks(CHUNK).map(|chunk| chunk.iter().map(|&x| f64::from(x) * f64::from(x)).sum()).collect();
+    let partial: Vec<f64> = values.par_chunks(CHUNK).map(|chunk| crate::host::widest_vectors(|| squares_in_lanes(chunk))).collect();
     partial.iter().sum()
+}
+
+/// `Σ x²` of a chunk in eight running sums (one long chain of dependent additions would
+/// wait on each one), then their sum.
+#[inline(always)]
+fn squares_in_lanes(chunk: &[f32]) -> f64 {
+    let mut lanes = [0f64; 8];
+    let blocks = chunk.chunks_exact(8);
+    let tail: f64 = blocks.remainder().iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    for block in blocks {
+        for lane in 0..8 {
+            lanes[lane] += f64::from(block[lane]) * f64::from(block[lane]);
+        }
+    }
+    lanes.iter().sum::<f64>() + tail
 }
 
 /// torch's `clip_grad_norm_` factor for a global norm `norm`: `min(1, max_norm / (norm + 1e-6))`.
@@ -226,13 +241,17 @@ impl Update {
             .zip(host_slice(&mut v_data).par_chunks_mut(CHUNK))
             .zip(f32_slice(gradient).par_chunks(CHUNK))
             .for_each(|(((p, m), v), g)| {
-                for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
-                    let g = g * scale;
-                    *m = *m * beta1 + g * one_minus_beta1;
-                    *v = *v * beta2 + g * g * one_minus_beta2;
-                    let denominator = (*v / correction2).sqrt() + epsilon;
-                    *p -= (*m / correction1 / denominator) * lr;
-                }
+                // Three divisions and a square root per element: the pass is bound by them
+                // rather than by memory unless they run on wide vectors.
+                crate::host::widest_vectors(|| {
+                    for (((p, m), v), &g) in p.iter_mut().zip(m).zip(v).zip(g) {
+                        let g = g * scale;
+                        *m = *m * beta1 + g * one_minus_beta1;
+                        *v = *v * beta2 + g * g * one_minus_beta2;
+                        let denominator = (*v / correction2).sqrt() + epsilon;
+                        *p -= (*m / correction1 / denominator) * lr;
+                    }
+                })
             });
         *param = Tensor::from_data(p, &device);
         *m = Tensor::from_data(m_data, &device);

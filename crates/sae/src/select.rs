@@ -110,13 +110,15 @@ pub fn add_bias_and_select(product: &mut [f32], bias: &[f32], scale: Option<&[f3
     let rows = product.len() / n;
     let (mut indices, mut values) = (vec![0i64; rows * k], vec![0f32; rows * k]);
     product.par_chunks_mut(n).zip(indices.par_chunks_mut(k).zip(values.par_chunks_mut(k))).for_each(|(row, (indices, values))| {
-        for (pre, &b) in row.iter_mut().zip(bias) {
-            *pre += b;
-        }
-        match scale {
-            Some(scale) => best_k_of(row.iter().zip(scale).map(|(&pre, &s)| pre * s), indices),
-            None => best_k_of(row.iter().copied(), indices),
-        }
+        crate::host::widest_vectors(|| {
+            for (pre, &b) in row.iter_mut().zip(bias) {
+                *pre += b;
+            }
+            match scale {
+                Some(scale) => best_k_of(row.iter().zip(scale).map(|(&pre, &s)| pre * s), indices),
+                None => best_k_of(row.iter().copied(), indices),
+            }
+        });
         for (value, &index) in values.iter_mut().zip(indices.iter()) {
             // As burn's `clamp_min(0.0)` computes it.
             *value = row[index as usize].max(0.0);
@@ -126,6 +128,7 @@ pub fn add_bias_and_select(product: &mut [f32], bias: &[f32], scale: Option<&[f3
 }
 
 /// Writes into `out` (of length k) the indices of the `k` largest of `entries`, largest first.
+#[inline(always)]
 fn best_k_of(entries: impl Iterator<Item = f32>, out: &mut [i64]) {
     let k = out.len();
     let mut heap = BinaryHeap::with_capacity(k);

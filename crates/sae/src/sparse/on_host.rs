@@ -10,16 +10,20 @@
 
 use rayon::prelude::*;
 
+use crate::host::widest_vectors;
+
 /// `out_b = Σ_j values[b·k + j] · rows[indices[b·k + j]]` for every token `b`, with `rows` the
 /// `[F, d]` matrix, row-major. Returns `[batch, d]`.
 pub(super) fn combine_rows(rows: &[f32], d: usize, indices: &[usize], values: &[f32], k: usize) -> Vec<f32> {
     let mut out = vec![0f32; indices.len() / k * d];
     out.par_chunks_mut(d).zip(indices.par_chunks(k).zip(values.par_chunks(k))).for_each(|(out, (indices, values))| {
-        for (&index, &value) in indices.iter().zip(values) {
-            for (sum, &x) in out.iter_mut().zip(&rows[index * d..][..d]) {
-                *sum += value * x;
+        widest_vectors(|| {
+            for (&index, &value) in indices.iter().zip(values) {
+                for (sum, &x) in out.iter_mut().zip(&rows[index * d..][..d]) {
+                    *sum += value * x;
+                }
             }
-        }
+        })
     });
     out
 }
@@ -30,11 +34,13 @@ pub(super) fn row_dots(rows: &[f32], d: usize, indices: &[usize], values: &[f32]
     let mut out = vec![0f32; indices.len()];
     out.par_chunks_mut(k).zip(indices.par_chunks(k).zip(values.par_chunks(k))).enumerate().for_each(|(b, (out, (indices, values)))| {
         let vector = &vectors[b * d..][..d];
-        for ((dot_product, &index), &value) in out.iter_mut().zip(indices).zip(values) {
-            if value > 0.0 {
-                *dot_product = crate::host::dot(&rows[index * d..][..d], vector);
+        widest_vectors(|| {
+            for ((dot_product, &index), &value) in out.iter_mut().zip(indices).zip(values) {
+                if value > 0.0 {
+                    *dot_product = crate::host::dot(&rows[index * d..][..d], vector);
+                }
             }
-        }
+        })
     });
     out
 }
@@ -54,16 +60,18 @@ pub(super) fn add_outer_rows(into: &mut [f32], d: usize, indices: &[usize], weig
     into.par_chunks_mut(block_rows * d).enumerate().for_each(|(block, rows)| {
         let first = block * block_rows;
         let owned = first..first + rows.len() / d;
-        for (p, (&index, &weight)) in indices.iter().zip(weights).enumerate() {
-            if !owned.contains(&index) {
-                continue;
+        widest_vectors(|| {
+            for (p, (&index, &weight)) in indices.iter().zip(weights).enumerate() {
+                if !owned.contains(&index) {
+                    continue;
+                }
+                let row = &mut rows[(index - first) * d..][..d];
+                let vector = &vectors[p / k * d..][..d];
+                for (sum, &x) in row.iter_mut().zip(vector) {
+                    *sum += weight * x;
+                }
             }
-            let row = &mut rows[(index - first) * d..][..d];
-            let vector = &vectors[p / k * d..][..d];
-            for (sum, &x) in row.iter_mut().zip(vector) {
-                *sum += weight * x;
-            }
-        }
+        })
     });
 }
 
@@ -88,7 +96,7 @@ pub(super) fn add_outer_columns(into: &mut [f32], features: usize, indices: &[us
     let d = into.len() / features;
     debug_assert_eq!(vectors.len(), indices.len() / k * d);
     let by_latent = CodesByLatent::group(indices, features);
-    into.par_chunks_mut(BAND_ROWS * features).enumerate().for_each(|(band, matrix_rows)| {
+    into.par_chunks_mut(BAND_ROWS * features).enumerate().for_each(|(band, matrix_rows)| widest_vectors(|| {
         let rows = band * BAND_ROWS..band * BAND_ROWS + matrix_rows.len() / features;
         let height = rows.len();
         // tile[c · height + r] is entry (rows.start + r, first + c).
@@ -117,7 +125,7 @@ pub(super) fn add_outer_columns(into: &mut [f32], features: usize, indices: &[us
                 }
             }
         }
-    });
+    }));
 }
 
 /// The positions `p` of the codes, grouped by the latent they point at, each group in
