@@ -55,8 +55,10 @@ pub fn zeros<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) 
 /// products, divisions and square roots run 4 at a time (square roots one at a time);
 /// compiled for AVX2 they run 8 at a time, for AVX-512 16. Only the width changes: every
 /// element goes through the same IEEE operations in the same order (Rust never fuses a
-/// product and a sum into an FMA on its own), so the results are the same bits on every
-/// CPU, and a run resumed on another machine continues exactly. `work`'s loops are
+/// product and a sum into an FMA on its own), so a loop gives the same bits whichever width
+/// ran it, and the host loops' bit-for-bit tests against the tensor versions hold on every
+/// CPU. (gemm picks its kernel by CPU too, and sums in another order on each, so a run's
+/// bits can still differ between machines.) `work`'s loops are
 /// recompiled only where they are inlined into it: call this around a loop, not around a
 /// call to a function that is not inlined (rayon's threads, for one).
 #[inline(always)]

@@ -19,7 +19,9 @@
 //! to float rounding (the sums run in another order). On the CPU the gathers, the two
 //! products over the gathered rows and the scatter-adds run as loops over host memory
 //! instead ([`on_host`]), which read the decoder rows where they are and write the encoder
-//! gradient in its `[d, F]` layout; the generic versions are their tested reference.
+//! gradient in its `[d, F]` layout, and the encoder's bias, ranking and selection are one
+//! pass over its product ([`crate::select::add_bias_and_select`]); the generic versions are
+//! their tested reference.
 
 use burn::tensor::backend::Backend;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
