@@ -61,10 +61,28 @@ pub fn dispatch<J: OnBackend>(device: Device, job: J) -> anyhow::Result<J::Outpu
             Ok(job.run::<burn::backend::Cuda>(burn::backend::cuda::CudaDevice::new(index)))
         }
         #[cfg(not(feature = "cuda"))]
-        Device::Cuda(_) => Err(crate::exit::bad_input(
-            "this saescale was built without CUDA support; rebuild with `cargo build --release --features cuda`",
-        )),
+        Device::Cuda(_) => Err(built_without_cuda()),
     }
+}
+
+/// Checks that `device` can be used, without touching it: for work that runs `device` in
+/// child processes and should fail once, here, rather than once in each of them.
+///
+/// # Errors
+/// As [`dispatch`]: CUDA in a build without the `cuda` feature, or no NVIDIA driver or device.
+pub fn check_available(device: Device) -> anyhow::Result<()> {
+    match device {
+        Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(index) => check_cuda(index),
+        #[cfg(not(feature = "cuda"))]
+        Device::Cuda(_) => Err(built_without_cuda()),
+    }
+}
+
+#[cfg(not(feature = "cuda"))]
+fn built_without_cuda() -> anyhow::Error {
+    crate::exit::bad_input("this saescale was built without CUDA support; rebuild with `cargo build --release --features cuda`")
 }
 
 /// Checks, before burn touches the device (its CUDA backend panics where the driver cannot be

@@ -10,7 +10,7 @@ use saescale_spec::bench::{default_path, BenchReport, StepThroughput};
 use saescale_spec::{Architecture, Exit, Precision, TopkKernel};
 use saescale_sweep::plan::format_bytes;
 
-use crate::device::{dispatch, set_cpu_threads, Device, OnBackend};
+use crate::device::{check_available, dispatch, set_cpu_threads, Device, OnBackend};
 use crate::exit;
 
 /// Measure SAE training throughput next to the machine's matmul peak.
@@ -122,6 +122,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let results = if args.same_process {
         dispatch(args.device, MeasureSteps { steps: &steps, warmup: args.warmup, timed: args.steps })??
     } else {
+        // A missing GPU or driver is one error here, not one per child.
+        check_available(args.device)?;
         let mut results = Vec::with_capacity(steps.len());
         for step in &steps {
             results.extend(measure_in_child(&args, step)?);
