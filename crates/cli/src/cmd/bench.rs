@@ -68,8 +68,9 @@ pub struct Args {
     pub save: Option<PathBuf>,
     /// Measure every size and kernel in this process, one after the other, instead of each in
     /// a child process. Quicker to start, but then a step runs on the heap that the ones
-    /// before it left, and its peak memory includes what they kept: at 1024x65536 the sparse
-    /// TopK step ran 15-30% slower right after the dense one than alone.
+    /// before it left, which can slow it (on one machine the sparse TopK step at 1024x65536
+    /// ran 15-30% slower right after the dense one than alone), and its peak memory is no
+    /// longer that of a training run.
     #[arg(long)]
     pub same_process: bool,
     /// Internal: the child process of one measurement. Measures in this process and prints
