@@ -115,12 +115,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         return Err(exit::bad_input("--kernel applies to --arch topk only (batchtopk's and jumprelu's steps are the dense one)"));
     }
     let steps = planned_steps(&args);
-    if args.child {
-        let results = dispatch(args.device, MeasureSteps { steps: &steps, warmup: args.warmup, timed: args.steps })??;
-        println!("{}", serde_json::to_string(&results)?);
-        return Ok(Exit::Ok);
-    }
-    let results = if args.same_process {
+    let results = if args.child || args.same_process {
         dispatch(args.device, MeasureSteps { steps: &steps, warmup: args.warmup, timed: args.steps })??
     } else {
         // A missing GPU or driver is one error here, not one per child.
@@ -131,6 +126,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
         results
     };
+    if args.child {
+        println!("{}", serde_json::to_string(&results)?);
+        return Ok(Exit::Ok);
+    }
     let matmul_peak_gflops = dispatch(args.device, MatmulPeak)?;
     let device_memory_bytes = match args.device {
         Device::Cpu => None,
